@@ -1,0 +1,1 @@
+"""dslbench: the harness and CLI that run the same kernels in Triton and TileLang."""

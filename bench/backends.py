@@ -1,0 +1,189 @@
+"""How each backend runs an op: prepare once (compile), then a zero-argument closure.
+
+Conventions every op folder follows, so that this file needs no per-op code:
+- kernels/<op>/triton.py has a host wrapper named <op>: <op>(*inputs, *outputs, **flags, **config),
+  where flags = spec.kernel_flags(shape) (e.g. causal) and config is one of spec.CONFIGS.
+- kernels/<op>/tilelang.py has a factory <op>_kernel(**shape, dtype=..., **config) returning
+  a prim_func whose parameters are (*inputs, *outputs) in the spec's order.
+- kernels/<op>/baselines.py maps a vendor backend name to fn(*inputs, *outputs, **flags).
+On the CPU, Triton runs in its interpreter and TileLang through its C backend; a dtype
+that CPU path cannot hold runs on values rounded to it, stored in fp32 (`emulated`).
+"""
+import importlib
+import importlib.util
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from bench import timing
+from kernels import dtypes
+
+# dtypes each CPU path computes natively; the others are emulated in fp32 storage.
+# Triton's interpreter multiplies bf16 bit patterns in tl.dot (an upstream bug);
+# TileLang's C backend has no bf16 (or fp8) C type.
+CPU_NATIVE = {"triton": ("fp32", "fp16"), "tilelang": ("fp32", "fp16")}
+CPU_PATH = {"triton": "Triton interpreter", "tilelang": "TileLang C backend",
+            "torch": "torch on the CPU", "reference": "float64 on the CPU"}
+
+
+class Skip(Exception):
+    """A backend that cannot run this case here: recorded as `skipped: <reason>`."""
+
+
+@dataclass
+class Prepared:
+    run: Callable[[], None]  # writes `outputs`; the only thing timed
+    outputs: dict
+    emulated: bool = False
+    compile_ms: float = 0.0
+    autotune_ms: float = 0.0
+    config: dict | None = None
+    tried: list = field(default_factory=list)  # autotune: (config, median_ms) per config
+
+
+def vendor_backends(spec):
+    """Names of the op's vendor baselines (kernels/<op>/baselines.py), without importing it."""
+    return getattr(spec, "BASELINES", ())
+
+
+def backends_for(spec):
+    return ["triton", "tilelang", *vendor_backends(spec), "reference"]
+
+
+def support(backend, dtype, device):
+    """'native', 'emulated', or a reason it cannot run (a string starting 'skipped: ')."""
+    if backend in ("triton", "tilelang"):
+        if importlib.util.find_spec(backend) is None:
+            return f"skipped: {backend} is not installed"
+        if device == "cpu" and dtype not in CPU_NATIVE[backend]:
+            return "emulated"
+    return "native"
+
+
+def load_triton(op, device):
+    """Import kernels/<op>/triton.py, in Triton's interpreter when there is no GPU.
+
+    TRITON_INTERPRET is read when @triton.jit decorates, so it must be set before import."""
+    if device == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"
+    else:  # a fresh cache: compile times are cold, never a cache hit from an earlier run
+        os.environ.setdefault("TRITON_CACHE_DIR", tempfile.mkdtemp(prefix="dslbench-triton-"))
+    module = importlib.import_module(f"kernels.{op}.triton")
+    interpreted = type(getattr(module, f"{op}_kernel")).__name__ == "InterpretedFunction"
+    if interpreted != (device == "cpu"):
+        raise RuntimeError(f"kernels.{op}.triton was imported before TRITON_INTERPRET was set for {device}")
+    return module
+
+
+def emulate(tensors, dtype):
+    """Tensors of `dtype` widened to fp32 storage (values unchanged: they are already rounded)."""
+    wide = dtypes.TORCH[dtype]
+    return {k: v.float() if v.dtype == wide else v for k, v in tensors.items()}
+
+
+def prepare(backend, spec, shape, dtype, config, inputs, device):
+    """Compile (and on a GPU, autotune) `backend` for this case; return what to time."""
+    if backend == "reference":
+        return Prepared(run=lambda: None, outputs=spec.reference(inputs))
+    state = support(backend, dtype, device)
+    if state.startswith("skipped"):
+        raise Skip(state[len("skipped: "):])
+    emulated = state == "emulated"
+    real_outputs = spec.make_outputs(shape, dtype, device)
+    run_in = emulate(inputs, dtype) if emulated else inputs
+    run_out = emulate(real_outputs, dtype) if emulated else real_outputs
+    flags = spec.kernel_flags(shape)
+    if backend == "triton":
+        build = triton_builder(spec, flags, run_in, run_out, device)
+    elif backend == "tilelang":
+        build = tilelang_builder(spec, shape, dtype if not emulated else "fp32", run_in, run_out, device)
+    else:
+        fn = importlib.import_module(f"kernels.{spec.NAME}.baselines").BASELINES[backend]
+        reason = getattr(fn, "unavailable", lambda *a: None)(dtype, device)
+        if reason:
+            raise Skip(reason)
+        build = lambda config: lambda: fn(*run_in.values(), *run_out.values(), **flags)  # noqa: E731
+        config = None
+    if emulated:
+        build = rounding(build, run_out, real_outputs)
+    prepared = autotune(build, spec.configs_for(dtype), device) if config == "autotune" else compiled(build, config, device)
+    prepared.outputs, prepared.emulated = real_outputs, emulated
+    return prepared
+
+
+def rounding(build, wide_outputs, real_outputs):
+    """Wrap `build` so that every run ends by rounding the fp32 results into the real dtype."""
+    def build_rounded(config):
+        kernel = build(config)
+
+        def run():
+            kernel()
+            for name, out in real_outputs.items():
+                out.copy_(wide_outputs[name])
+        return run
+    return build_rounded
+
+
+def compiled(build, config, device):
+    """Build one config and call it once: compile_ms is the wall time of both (TileLang
+    compiles in build, Triton JIT-compiles in its first call)."""
+    t0 = time.perf_counter()
+    run = build(config)
+    timing.wall_ms(run, device)
+    return Prepared(run=run, outputs={}, compile_ms=(time.perf_counter() - t0) * 1e3, config=config)
+
+
+def autotune(build, configs, device):
+    """Compile and time every config with the shared procedure; keep the fastest.
+
+    Both DSLs get the same list and the same procedure: the same tuning budget."""
+    t0 = time.perf_counter()
+    best, tried, compile_ms = None, [], 0.0
+    for config in configs:
+        try:
+            candidate = compiled(build, config, device)
+        except Exception as exc:  # a config that does not compile is recorded, not fatal
+            tried.append({"config": config, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            continue
+        compile_ms += candidate.compile_ms
+        median = timing.time_fn(candidate.run, device)["median_ms"]
+        tried.append({"config": config, "median_ms": median})
+        if best is None or median < best[0]:
+            best = (median, candidate)
+    if best is None:
+        raise RuntimeError(f"no config compiled: {tried[-1]['error'] if tried else 'empty config list'}")
+    prepared = best[1]
+    prepared.compile_ms = compile_ms
+    prepared.autotune_ms = (time.perf_counter() - t0) * 1e3 - compile_ms
+    prepared.tried = tried
+    return prepared
+
+
+def triton_builder(spec, flags, inputs, outputs, device):
+    module = load_triton(spec.NAME, device)
+    host = getattr(module, spec.NAME)
+    return lambda config: lambda: host(*inputs.values(), *outputs.values(), **flags, **config)
+
+
+def tilelang_builder(spec, shape, dtype, inputs, outputs, device):
+    import tilelang
+
+    tilelang.disable_cache()  # compile times are cold, as Triton's
+    logging.getLogger("tilelang").setLevel(logging.WARNING)
+    module = importlib.import_module(f"kernels.{spec.NAME}.tilelang")
+    factory = getattr(module, f"{spec.NAME}_kernel")
+
+    def build(config):
+        if device == "cpu":
+            from bench.tilelang_cpu import compile_cpu
+
+            kernel = compile_cpu(factory, **shape, dtype=dtypes.TILELANG[dtype], **config)
+        else:
+            kernel = tilelang.compile(factory(**shape, dtype=dtypes.TILELANG[dtype], **config), target="cuda")
+        return lambda: kernel(*inputs.values(), *outputs.values())
+    return build

@@ -1,0 +1,30 @@
+"""Compare a backend's outputs with the float64 reference, under the op's tolerance."""
+import torch
+
+
+def compare(outputs, reference, tolerance):
+    """Errors of every output against the reference, and whether all are within tolerance.
+
+    tolerance = (normwise relative, max-abs relative to max|ref|), or a dict of those per
+    output name. NaN or Inf anywhere fails, whatever the tolerance; its errors are None."""
+    result = {"max_abs_err": 0.0, "rel_err": 0.0, "passed": True, "reason": ""}
+    for name, ref in reference.items():
+        rel_tol, abs_tol = tolerance[name] if isinstance(tolerance, dict) else tolerance
+        got = outputs[name].detach().to(device=ref.device, dtype=torch.float64)
+        ref = ref.to(torch.float64)
+        if not torch.isfinite(got).all():
+            bad = int((~torch.isfinite(got)).sum())
+            result.update(passed=False, max_abs_err=None, rel_err=None,
+                          reason=f"{name}: {bad} of {got.numel()} values are NaN or Inf")
+            break
+        max_abs = (got - ref).abs().max().item() if got.numel() else 0.0
+        scale = ref.abs().max().item() if ref.numel() else 0.0
+        ref_norm = torch.linalg.vector_norm(ref).item()
+        rel = torch.linalg.vector_norm(got - ref).item() / ref_norm if ref_norm else max_abs
+        result["max_abs_err"] = max(result["max_abs_err"], max_abs)
+        result["rel_err"] = max(result["rel_err"], rel)
+        if result["passed"] and rel > rel_tol:
+            result.update(passed=False, reason=f"{name}: rel_err {rel:.2e} > {rel_tol:.0e}")
+        elif result["passed"] and max_abs > abs_tol * scale:
+            result.update(passed=False, reason=f"{name}: max_abs_err {max_abs:.2e} > {abs_tol:.0e} * max|ref| ({scale:.2e})")
+    return result

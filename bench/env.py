@@ -1,0 +1,69 @@
+"""The environment a result was measured in, stored in every record."""
+import datetime
+import functools
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+
+def version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit():
+    root = Path(__file__).resolve().parent.parent
+    def git(*args):
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else None
+    try:
+        commit, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit and commit + ("-dirty" if dirty else "")
+
+
+def device():
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@functools.lru_cache(maxsize=None)
+def environment():
+    """Device, driver and library versions, commit; the same dict for a whole run."""
+    env = {
+        "device_kind": "gpu" if device() == "cuda" else "cpu",
+        "device_name": torch.cuda.get_device_name() if device() == "cuda" else (platform.processor() or platform.machine()),
+        "cpu": platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "triton": version("triton"),
+        "tilelang": version("tilelang"),
+        "cuda": torch.version.cuda,
+        "driver": None,
+        "git_commit": git_commit(),
+    }
+    if device() == "cuda":
+        major, minor = torch.cuda.get_device_capability()
+        env["compute_capability"] = f"{major}.{minor}"
+        env["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+        env["driver"] = nvidia_driver()
+    return env
+
+
+def nvidia_driver():
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml.nvmlSystemGetDriverVersion()
+    except Exception:  # NVML absent or not initializable: the record says None
+        return None
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,74 @@
+"""The ops dslbench knows, and the parsing of what a user asks for.
+
+An op is a folder kernels/<op>/ with spec.py (its one description), triton.py and
+tilelang.py. Nothing here imports torch or a DSL, so `dslbench --help` stays fast.
+"""
+import importlib
+
+OPS = ("matmul",)
+BACKENDS = ("triton", "tilelang", "torch", "reference")
+DSLS = ("triton", "tilelang")
+
+
+class UsageError(Exception):
+    """Bad input from the user: the CLI prints it on one line and exits 2."""
+
+
+def load_spec(op):
+    if op not in OPS:
+        raise UsageError(f"unknown op {op!r}; valid ops: {', '.join(OPS)}")
+    return importlib.import_module(f"kernels.{op}.spec")
+
+
+def parse_list(text, valid, what):
+    """'a,b' -> ['a', 'b'], each checked against `valid`; None -> all of `valid`."""
+    if text is None:
+        return list(valid)
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise UsageError(f"empty {what} list; valid {what}s: {', '.join(valid)}")
+    for item in items:
+        if item not in valid:
+            raise UsageError(f"unknown {what} {item!r}; valid {what}s: {', '.join(valid)}")
+    return items
+
+
+def parse_shape(text, spec):
+    """'M=128,N=64,K=32' -> {'M': 128, 'N': 64, 'K': 32}, checked against the op's keys.
+
+    Every key is an integer >= 1, except the op's FLAGS, which are 0 or 1."""
+    keys, flags = spec.SHAPE_KEYS, getattr(spec, "FLAGS", ())
+    shape = {}
+    for part in (p.strip() for p in text.split(",")):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise UsageError(f"bad shape item {part!r} in {text!r}; write KEY=VALUE, e.g. {example(spec)}")
+        if key not in keys:
+            raise UsageError(f"unknown shape key {key!r} for {spec.NAME}; its keys are {', '.join(keys)}")
+        if key in shape:
+            raise UsageError(f"shape key {key!r} given twice in {text!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise UsageError(f"shape {key}={value!r} is not an integer") from None
+        if key in flags and number not in (0, 1):
+            raise UsageError(f"shape {key}={number} must be 0 or 1")
+        if key not in flags and number < 1:
+            raise UsageError(f"shape {key}={number} must be >= 1")
+        shape[key] = number
+    missing = [k for k in keys if k not in shape]
+    if missing:
+        raise UsageError(f"shape {text!r} lacks {', '.join(missing)}; {spec.NAME} needs {example(spec)}")
+    problem = spec.validate(shape)
+    if problem:
+        raise UsageError(f"shape {text!r}: {problem}")
+    return shape
+
+
+def example(spec):
+    return ",".join(f"{k}={v}" for k, v in spec.CPU_SUITE[0].items())
+
+
+def shape_str(shape):
+    return ",".join(f"{k}={v}" for k, v in shape.items())

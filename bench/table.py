@@ -1,0 +1,50 @@
+"""Plain-text tables of records for the terminal."""
+
+
+def fmt(value, spec=".2e"):
+    if value is None:
+        return "-"
+    return format(value, spec) if isinstance(value, float) else str(value)
+
+
+def status(record):
+    text = record["status"]
+    if record["status"] in ("skipped", "error", "fail") and record.get("reason"):
+        text += f": {record['reason']}"
+    if record.get("emulated"):
+        text += " (emulated)"
+    return text
+
+
+def check_row(r):
+    tol = r.get("tolerance") or {}
+    return [r["op"], r["backend"], r["dtype"], shape_text(r["shape"]), fmt(r.get("max_abs_err")),
+            fmt(r.get("rel_err")), fmt(tol.get("rel"), ".0e") if tol else "-", status(r)]
+
+
+CHECK_HEADER = ["op", "backend", "dtype", "shape", "max_abs_err", "rel_err", "rel_tol", "status"]
+
+
+def run_row(r):
+    t = r.get("time") or {}
+    spread = f"{fmt(t.get('p10_ms'), '.3f')}-{fmt(t.get('p90_ms'), '.3f')}" if t else "-"
+    return check_row(r)[:-1] + [fmt(r.get("compile_ms"), ".0f"), fmt(t.get("median_ms"), ".3f"), spread,
+                                fmt(r.get("tflops"), ".2f"), status(r)]
+
+
+RUN_HEADER = CHECK_HEADER[:-1] + ["compile_ms", "median_ms", "p10-p90_ms", "TFLOP/s", "status"]
+
+
+def shape_text(shape):
+    return ",".join(f"{k}={v}" for k, v in shape.items())
+
+
+WIDTH = {"op": 9, "backend": 10, "dtype": 5, "shape": 30, "status": 0}
+
+
+def render(header, rows):
+    """Rows under a header, in columns wide enough for the usual cases (so rows printed
+    one at a time, as cases finish, still line up)."""
+    def line(cells):
+        return "  ".join(str(c).ljust(WIDTH.get(h, 11)) for h, c in zip(header, cells)).rstrip()
+    return "\n".join(line(r) for r in rows)

@@ -1,0 +1,12 @@
+"""The dtypes every op is checked in, by the short names the CLI and the result files use."""
+import torch
+
+TORCH = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+TILELANG = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+
+
+def round_to(x, dtype, storage=torch.float32):
+    """Round x to `dtype` and hand it back in wider `storage`: how a CPU path that lacks
+    `dtype` still computes on exactly the values a GPU would see (labelled `emulated`)."""
+    return x.to(TORCH[dtype]).to(storage)
