@@ -1,0 +1,44 @@
+"""The correctness check itself: it must be able to fail."""
+import torch
+
+from bench import check
+from kernels.matmul import spec
+
+
+def reference_and_output(dtype="fp16"):
+    inputs = spec.make_inputs(dict(M=64, N=48, K=80), dtype, seed=5)
+    ref = spec.reference(inputs)
+    return ref, {"c": ref["c"].to(torch.float16)}
+
+
+def test_a_rounded_correct_output_passes():
+    ref, out = reference_and_output()
+    assert check.compare(out, ref, spec.TOLERANCE["fp16"])["passed"]
+
+
+def test_a_perturbed_output_fails():
+    ref, out = reference_and_output()
+    # One element off by 0.3 (C's entries reach ~40): small in norm, so only the
+    # elementwise bound catches it, as it must catch a bad edge mask.
+    out["c"][3, 7] += 0.3
+    result = check.compare(out, ref, spec.TOLERANCE["fp16"])
+    assert not result["passed"] and "max_abs_err" in result["reason"]
+
+
+def test_a_slightly_wrong_output_everywhere_fails():
+    ref, out = reference_and_output()
+    out["c"] *= 1.01  # 1% off: far beyond fp16 rounding
+    assert not check.compare(out, ref, spec.TOLERANCE["fp16"])["passed"]
+
+
+def test_nan_never_passes_even_with_infinite_tolerance():
+    ref, out = reference_and_output()
+    out["c"][0, 0] = float("nan")
+    result = check.compare(out, ref, (float("inf"), float("inf")))
+    assert not result["passed"] and "NaN" in result["reason"] and result["rel_err"] is None
+
+
+def test_an_unwritten_poisoned_output_fails():
+    ref, _ = reference_and_output()
+    poisoned = spec.make_outputs(dict(M=64, N=48, K=80), "fp16")
+    assert not check.compare(poisoned, ref, spec.TOLERANCE["fp16"])["passed"]

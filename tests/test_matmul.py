@@ -1,0 +1,61 @@
+"""Matmul: every backend x dtype x shape class against the float64 reference."""
+import pytest
+import torch
+
+from bench import backends, check, runner
+from kernels.matmul import spec
+from tests.conftest import DEVICE
+
+SHAPES = {
+    "block-multiple": dict(M=128, N=128, K=128),
+    "decode-M1": dict(M=1, N=256, K=96),
+    "ragged": dict(M=77, N=45, K=100),
+    "ragged-129x255x63": dict(M=129, N=255, K=63),
+    "K-below-block": dict(M=64, N=96, K=33),
+}
+BACKENDS = ["triton", "tilelang", "torch"]
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("dtype", spec.DTYPES)
+def test_every_backend_matches_reference(shape, dtype):
+    records = list(runner.run_group(spec, BACKENDS, dtype, shape, seed=1, device=DEVICE, timed=False))
+    for r in records:
+        assert r["status"] == "pass", f"{r['backend']} {dtype} {shape}: {r['status']} {r['reason']}"
+        assert r["rel_err"] <= spec.TOLERANCE[dtype][0]
+    emulated = {r["backend"]: r["emulated"] for r in records}
+    if DEVICE == "cpu":  # the labels say which CPU paths lack the dtype
+        assert emulated == {"triton": dtype == "bf16", "tilelang": dtype == "bf16", "torch": False}
+
+
+@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+@pytest.mark.parametrize("config", spec.CONFIGS, ids=lambda c: "{block_M}x{block_N}x{block_K}s{num_stages}t{threads}".format(**c))
+def test_every_config_is_correct_on_a_ragged_shape(backend, config):
+    shape, dtype = dict(M=129, N=255, K=63), "fp16"
+    inputs = spec.make_inputs(shape, dtype, seed=2, device=DEVICE)
+    prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, DEVICE)
+    result = check.compare(prepared.outputs, spec.reference(inputs), spec.TOLERANCE[dtype])
+    assert result["passed"], result["reason"]
+
+
+def test_configs_are_shared_and_fit():
+    from kernels.matmul import tilelang as tl_kernel, triton as tr_kernel
+
+    assert tr_kernel.CONFIGS is tl_kernel.CONFIGS is spec.CONFIGS
+    assert spec.configs_for("fp16") and all(spec.smem_bytes(c, "fp32") <= spec.SMEM_LIMIT for c in spec.configs_for("fp32"))
+
+
+def test_inputs_are_seeded_random_and_outputs_poisoned():
+    shape = dict(M=8, N=9, K=10)
+    a = spec.make_inputs(shape, "fp32", seed=3)
+    b = spec.make_inputs(shape, "fp32", seed=3)
+    c = spec.make_inputs(shape, "fp32", seed=4)
+    assert torch.equal(a["a"], b["a"]) and not torch.equal(a["a"], c["a"])
+    assert (a["a"] != 0).all() and a["a"].std() > 0.5
+    assert torch.isnan(spec.make_outputs(shape, "fp16")["c"]).all()
+
+
+def test_flops_and_bytes():
+    shape = dict(M=2, N=3, K=5)
+    assert spec.flops(shape) == 2 * 2 * 3 * 5
+    assert spec.bytes_moved(shape, "fp16") == (2 * 5 + 5 * 3 + 2 * 3) * 2
