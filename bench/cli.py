@@ -57,20 +57,29 @@ def main(argv=None):
 
 
 def select(args):
-    """Turn the filters into [(spec, backends, dtype, shape)], every name checked first."""
+    """Turn the filters into [(spec, backends, dtype, shape)], every name checked first.
+
+    A backend or dtype is valid if some selected op has it; each op runs those it has."""
     from bench.backends import backends_for
     from bench.env import device
 
+    specs = [ops.load_spec(op) for op in ops.parse_list(args.op, ops.OPS, "op")]
+    if args.shape and len(specs) > 1:
+        raise UsageError("--shape needs a single --op: each op has its own shape keys")
+    names = ops.parse_list(args.backend, union(backends_for(s) for s in specs), "backend")
+    dtypes = ops.parse_list(args.dtype, union(s.DTYPES for s in specs), "dtype")
     groups = []
-    for op in ops.parse_list(args.op, ops.OPS, "op"):
-        spec = ops.load_spec(op)
-        names = ops.parse_list(args.backend, backends_for(spec) + [b for b in ops.BACKENDS if b not in backends_for(spec)], "backend")
-        names = [n for n in names if n in backends_for(spec)]
-        dtypes = ops.parse_list(args.dtype, spec.DTYPES, "dtype")
+    for spec in specs:
         suite = spec.GPU_SUITE if device() == "cuda" else spec.CPU_SUITE
         shapes = [ops.parse_shape(s, spec) for s in args.shape] if args.shape else suite
-        groups += [(spec, names, dtype, shape) for dtype in dtypes for shape in shapes]
+        mine = [n for n in names if n in backends_for(spec)]
+        groups += [(spec, mine, d, shape) for d in dtypes if d in spec.DTYPES for shape in shapes]
     return groups
+
+
+def union(lists):
+    """Items of several lists, first-seen order, no repeats."""
+    return list(dict.fromkeys(x for items in lists for x in items))
 
 
 def cmd_cases(args, timed):

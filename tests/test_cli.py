@@ -1,0 +1,95 @@
+"""The CLI: bad input is one line and exit 2; --json is one JSON document; --help is fast."""
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def dslbench(*args):
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=300)
+
+
+BAD = {
+    "unknown op": (["check", "--op", "conv"], "unknown op 'conv'; valid ops: matmul"),
+    "unknown backend": (["check", "--backend", "cublas"], "unknown backend 'cublas'; valid backends:"),
+    "unknown dtype": (["check", "--dtype", "fp64"], "unknown dtype 'fp64'; valid dtypes: fp32, fp16, bf16"),
+    "missing dimension": (["check", "--shape", "M=4,N=4"], "lacks K"),
+    "zero": (["check", "--shape", "M=0,N=4,K=4"], "M=0 must be >= 1"),
+    "negative": (["check", "--shape", "M=4,N=-2,K=4"], "N=-2 must be >= 1"),
+    "not an integer": (["check", "--shape", "M=4,N=4,K=1.5"], "K='1.5' is not an integer"),
+    "unknown shape key": (["check", "--shape", "M=4,N=4,K=4,Q=1"], "unknown shape key 'Q'"),
+    "no value": (["check", "--shape", "M4,N=4,K=4"], "write KEY=VALUE"),
+    "repeated key": (["check", "--shape", "M=4,M=5,N=4,K=4"], "given twice"),
+    "unknown option": (["check", "--bogus"], "unrecognized arguments: --bogus"),
+    "unknown command": (["bogus"], "invalid choice"),
+    "bad seed": (["run", "--seed", "x"], "invalid int value"),
+}
+
+
+@pytest.mark.parametrize("args,message", BAD.values(), ids=BAD.keys())
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    p = dslbench(*args)
+    assert p.returncode == 2, p.stderr
+    assert p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert message in lines[0]
+
+
+def test_check_json_is_one_document_of_records():
+    p = dslbench("check", "--op", "matmul", "--shape", "M=129,N=255,K=63", "--json")
+    assert p.returncode == 0, p.stderr
+    records = json.loads(p.stdout)  # nothing else on stdout
+    assert {(r["backend"], r["dtype"]) for r in records} == {
+        (b, d) for b in ("triton", "tilelang", "torch", "reference") for d in ("fp32", "fp16", "bf16")}
+    assert all(r["status"] == "pass" and r["schema"] == 1 for r in records)
+    for r in records:
+        dsl_on_cpu = r["backend"] in ("triton", "tilelang") and r["device"] == "cpu"
+        assert r["emulated"] == (dsl_on_cpu and r["dtype"] == "bf16")
+        assert r["env"]["torch"] and r["env"]["python"] and "tilelang" in r["env"]
+
+
+def test_run_appends_records_with_timings(tmp_path):
+    out = tmp_path / "run.jsonl"
+    for seed in ("1", "2"):
+        p = dslbench("run", "--backend", "triton,torch", "--dtype", "fp16", "--shape", "M=33,N=20,K=17",
+                     "--seed", seed, "--out", str(out))
+        assert p.returncode == 0, p.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["seed"] for r in records] == [1, 1, 2, 2]
+    for r in records:
+        assert r["status"] == "pass" and r["time"]["n"] >= 3
+        assert r["time"]["p10_ms"] <= r["time"]["median_ms"] <= r["time"]["p90_ms"]
+        assert r["compile_ms"] >= 0 and "not performance" in r["timing"]
+        assert r["env"]["device_kind"] == "cpu" and r["utc"]
+
+
+def test_a_failing_check_exits_1(tmp_path, monkeypatch):
+    # A wrong kernel: the reference of the op is fine, but the tolerance cannot be met
+    # by anything but the reference itself. Run in-process with a patched tolerance.
+    from bench import cli
+    from kernels.matmul import spec
+
+    monkeypatch.setitem(spec.TOLERANCE, "fp32", (1e-30, 1e-30))
+    assert cli.main(["check", "--backend", "torch", "--dtype", "fp32", "--shape", "M=20,N=20,K=20"]) == 1
+
+
+def test_help_is_fast_and_does_not_import_tilelang():
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench", "--help"],
+                       capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - t0
+    assert p.returncode == 0 and "check" in p.stdout and "run" in p.stdout
+    imported = p.stderr
+    assert "tilelang" not in imported and "torch" not in imported.split()
+    assert elapsed < 1.0
+
+
+def test_list_names_each_backend_and_its_cpu_path():
+    p = dslbench("list")
+    assert p.returncode == 0
+    assert "matmul" in p.stdout and "bf16 emulated" in p.stdout
+    for backend in ("triton", "tilelang", "torch", "reference"):
+        assert backend in p.stdout
