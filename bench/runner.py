@@ -12,7 +12,7 @@ TIMING_LABEL = {
 
 def base_record(spec, backend, dtype, shape, seed, device):
     return {
-        "schema": SCHEMA, "op": spec.NAME, "backend": backend, "dtype": dtype, "shape": dict(shape),
+        "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dtype": dtype, "shape": dict(shape),
         "seed": seed, "device": device,
         "path": "cuda" if device == "cuda" else backends.CPU_PATH.get(backend, "cpu"),
         "status": None, "reason": "", "emulated": False, "config": None,
