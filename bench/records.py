@@ -50,7 +50,7 @@ def load(path):
         except json.JSONDecodeError:
             what = "truncated" if number == len(lines) else "not JSON"
             raise UsageError(f"{path}: line {number} is {what}: not a complete dslbench record") from None
-        if not isinstance(record, dict) or "schema" not in record or "op" not in record:
+        if not isinstance(record, dict) or "schema" not in record or not ("op" in record or "kind" in record):
             raise UsageError(f"{path}: line {number} is not a dslbench record")
         if not isinstance(record["schema"], int) or record["schema"] > SCHEMA:
             raise UsageError(f"{path}: line {number} has schema {record['schema']}; this dslbench reads up to {SCHEMA}: upgrade it")
