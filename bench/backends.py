@@ -65,19 +65,24 @@ def support(backend, dtype, device):
     return "native"
 
 
-def load_triton(op, device):
-    """Import kernels/<op>/triton.py, in Triton's interpreter when there is no GPU.
+def load_triton(spec, device):
+    """Import the op's triton.py, in Triton's interpreter when there is no GPU.
 
     TRITON_INTERPRET is read when @triton.jit decorates, so it must be set before import."""
     if device == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"
     else:  # a fresh cache: compile times are cold, never a cache hit from an earlier run
         os.environ.setdefault("TRITON_CACHE_DIR", tempfile.mkdtemp(prefix="dslbench-triton-"))
-    module = importlib.import_module(f"kernels.{op}.triton")
-    interpreted = type(getattr(module, f"{op}_kernel")).__name__ == "InterpretedFunction"
+    module = sibling(spec, "triton")
+    interpreted = type(getattr(module, f"{spec.NAME}_kernel")).__name__ == "InterpretedFunction"
     if interpreted != (device == "cpu"):
-        raise RuntimeError(f"kernels.{op}.triton was imported before TRITON_INTERPRET was set for {device}")
+        raise RuntimeError(f"{module.__name__} was imported before TRITON_INTERPRET was set for {device}")
     return module
+
+
+def sibling(spec, name):
+    """A module beside the op's spec.py in its folder: triton, tilelang or baselines."""
+    return importlib.import_module(f"{spec.__name__.rpartition('.')[0]}.{name}")
 
 
 def emulate(tensors, dtype):
@@ -103,7 +108,7 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
     elif backend == "tilelang":
         build = tilelang_builder(spec, shape, dtype if not emulated else "fp32", run_in, run_out, device)
     else:
-        fn = importlib.import_module(f"kernels.{spec.NAME}.baselines").BASELINES[backend]
+        fn = sibling(spec, "baselines").BASELINES[backend]
         reason = getattr(fn, "unavailable", lambda *a: None)(dtype, device)
         if reason:
             raise Skip(reason)
@@ -165,7 +170,7 @@ def autotune(build, configs, device):
 
 
 def triton_builder(spec, flags, inputs, outputs, device):
-    module = load_triton(spec.NAME, device)
+    module = load_triton(spec, device)
     host = getattr(module, spec.NAME)
     return lambda config: lambda: host(*inputs.values(), *outputs.values(), **flags, **config)
 
@@ -175,7 +180,7 @@ def tilelang_builder(spec, shape, dtype, inputs, outputs, device):
 
     tilelang.disable_cache()  # compile times are cold, as Triton's
     logging.getLogger("tilelang").setLevel(logging.WARNING)
-    module = importlib.import_module(f"kernels.{spec.NAME}.tilelang")
+    module = sibling(spec, "tilelang")
     factory = getattr(module, f"{spec.NAME}_kernel")
 
     def build(config):

@@ -1,11 +1,15 @@
 """One timing procedure for every backend. All times are in milliseconds (`_ms`).
 
-GPU: CUDA events, one pair per repetition, a single synchronize at the end; warm-up and
-repetition counts derived from time budgets after a first estimate (as
-triton.testing.do_bench does); the L2 cache flushed before every repetition by writing a
-256 MiB buffer, outside the timed interval.
-CPU: perf_counter around each call. These are CPU-path timings (interpreter, C backend),
-not performance, and are labelled so.
+GPU (CUDA events): a first estimate sizes the warm-up (~25 ms) and the measured run
+(~100 ms), as triton.testing.do_bench does; before every repetition the L2 cache is flushed
+by writing a 256 MiB buffer, outside the timed interval; one event pair per repetition and a
+single synchronize at the end. The backends of one case are timed interleaved (A, B, A, B,
+...) so that clock drift and throttling hit all of them alike.
+Optional CUDA-graph mode: each backend's n calls, each after a flush, are captured in one
+graph, and so are n flushes alone; a call's time is (graph - flush graph) / n. The flush
+sits inside the graph because graph timings without one overstate speed (up to 1.6x).
+CPU: perf_counter around each call, interleaved the same way. These are CPU-path timings
+(an interpreter, a C backend), not performance, and are labelled so.
 """
 import statistics
 import time
@@ -17,11 +21,12 @@ WARMUP_MS = 25.0
 MEASURE_MS = 100.0
 MIN_REPS, MAX_REPS = 5, 1000
 CPU_MEASURE_MS = 200.0
-CPU_MAX_REPS = 10
+CPU_MIN_REPS, CPU_MAX_REPS = 3, 10
+GRAPH_CALLS, GRAPH_REPLAYS = 10, 20
 
 
 def summarize(samples_ms):
-    """median, p10/p90, inter-quartile range and coefficient of variation of the samples."""
+    """median, p10/p90, inter-quartile range and coefficient of variation; samples kept in order."""
     s = sorted(samples_ms)
     q = statistics.quantiles(s, n=20, method="inclusive") if len(s) > 1 else [s[0]] * 19
     mean = statistics.fmean(s)
@@ -33,51 +38,123 @@ def summarize(samples_ms):
         "min_ms": s[0],
         "cv": statistics.pstdev(s) / mean if mean > 0 else 0.0,
         "n": len(s),
-        "samples_ms": s if len(s) <= 2000 else s[:: len(s) // 1000],
+        "samples_ms": list(samples_ms),
     }
 
 
-def time_gpu(fn):
-    """Event-timed repetitions of fn() with a flushed L2 before each one."""
-    flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.int8, device="cuda")
-    # First estimate, with a flush, to size the warm-up and the measured run.
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    fn()
-    torch.cuda.synchronize()
-    flush.zero_()
-    start.record()
-    for _ in range(5):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    estimate = max(start.elapsed_time(end) / 5, 1e-3)
-    for _ in range(max(1, int(WARMUP_MS / estimate))):
-        fn()
-    reps = min(MAX_REPS, max(MIN_REPS, int(MEASURE_MS / estimate)))
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    for i in range(reps):
-        flush.zero_()
-        starts[i].record()
-        fn()
-        ends[i].record()
-    torch.cuda.synchronize()
-    return summarize([s.elapsed_time(e) for s, e in zip(starts, ends)])
+def interleave(counts):
+    """The order of repetitions: one of each backend in turn until each has its count."""
+    order, left = [], dict(counts)
+    while any(left.values()):
+        for name in counts:
+            if left[name]:
+                order.append(name)
+                left[name] -= 1
+    return order
 
 
-def time_cpu(fn):
-    """Wall-clock repetitions of fn() on the CPU: a few, within a small budget."""
-    samples = []
-    deadline = time.perf_counter() + CPU_MEASURE_MS / 1e3
-    while len(samples) < CPU_MAX_REPS and (len(samples) < 3 or time.perf_counter() < deadline):
+class GpuTimer:
+    def __init__(self):
+        self.flush_buffer = torch.empty(L2_FLUSH_BYTES, dtype=torch.int8, device="cuda")
+
+    def flush(self):
+        self.flush_buffer.zero_()
+
+    def estimate_ms(self, fn, calls=5):
+        """Mean time of a few flushed calls (the flush included: an upper bound)."""
+        fn()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            self.flush()
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return max(start.elapsed_time(end) / calls, 1e-3)
+
+    def time(self, fns):
+        """{name: stats} for {name: fn}: warm-up and rep counts from budgets, interleaved."""
+        estimates = {name: self.estimate_ms(fn) for name, fn in fns.items()}
+        for name, fn in fns.items():
+            for _ in range(max(1, int(WARMUP_MS / estimates[name]))):
+                fn()
+        counts = {n: min(MAX_REPS, max(MIN_REPS, int(MEASURE_MS / e))) for n, e in estimates.items()}
+        order = interleave(counts)
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in order]
+        for name, (start, end) in zip(order, events):
+            self.flush()
+            start.record()
+            fns[name]()
+            end.record()
+        torch.cuda.synchronize()
+        samples = {name: [] for name in fns}
+        for name, (start, end) in zip(order, events):
+            samples[name].append(start.elapsed_time(end))
+        return {name: summarize(s) for name, s in samples.items()}
+
+    def capture(self, fn, calls):
+        graph = torch.cuda.CUDAGraph()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            fn and fn()  # warm on the side stream before capture
+        torch.cuda.current_stream().wait_stream(stream)
+        with torch.cuda.graph(graph):
+            for _ in range(calls):
+                self.flush()
+                if fn:
+                    fn()
+        return graph
+
+    def time_graphs(self, fns):
+        """CUDA-graph mode: per replay, (graph of flush+call) - (graph of flush), over calls."""
+        graphs = {name: self.capture(fn, GRAPH_CALLS) for name, fn in fns.items()}
+        flush_only = self.capture(None, GRAPH_CALLS)
+        samples = {name: [] for name in fns}
+        for _ in range(GRAPH_REPLAYS):
+            for name, graph in graphs.items():
+                timed = []
+                for g in (graph, flush_only):
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    g.replay()
+                    end.record()
+                    timed.append((start, end))
+                torch.cuda.synchronize()
+                with_call, alone = (s.elapsed_time(e) for s, e in timed)
+                samples[name].append(max(with_call - alone, 0.0) / GRAPH_CALLS)
+        return {name: summarize(s) for name, s in samples.items()}
+
+
+def time_cpu(fns):
+    """Wall-clock repetitions on the CPU, interleaved: a few each, within a small budget."""
+    estimates = {}
+    for name, fn in fns.items():
         t0 = time.perf_counter()
         fn()
-        samples.append((time.perf_counter() - t0) * 1e3)
-    return summarize(samples)
+        estimates[name] = max((time.perf_counter() - t0) * 1e3, 1e-3)
+    counts = {n: min(CPU_MAX_REPS, max(CPU_MIN_REPS, int(CPU_MEASURE_MS / e))) for n, e in estimates.items()}
+    samples = {name: [] for name in fns}
+    for name in interleave(counts):
+        t0 = time.perf_counter()
+        fns[name]()
+        samples[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: summarize(s) for name, s in samples.items()}
+
+
+def time_all(fns, device, cuda_graph=False):
+    """{name: stats}: the one timing procedure, for every backend of a case alike."""
+    if not fns:
+        return {}
+    if device != "cuda":
+        return time_cpu(fns)
+    timer = GpuTimer()
+    return timer.time_graphs(fns) if cuda_graph else timer.time(fns)
 
 
 def time_fn(fn, device):
-    return time_gpu(fn) if device == "cuda" else time_cpu(fn)
+    return time_all({"fn": fn}, device)["fn"]
 
 
 def wall_ms(fn, device):
