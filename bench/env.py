@@ -32,6 +32,18 @@ def device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def configure(dev):
+    """Process settings every kernel run needs: Triton's interpreter without a GPU (read when
+    @triton.jit decorates, so before kernel modules import); TF32 for fp32 matmuls on a GPU,
+    as both DSLs use, so the torch baseline computes the same way."""
+    import os
+
+    if dev == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"
+    else:
+        torch.set_float32_matmul_precision("high")
+
+
 @functools.lru_cache(maxsize=None)
 def environment():
     """Device, driver and library versions, commit; the same dict for a whole run."""

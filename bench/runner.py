@@ -1,66 +1,109 @@
-"""Run cases: inputs and reference once per (op, dtype, shape), then every backend on them."""
+"""Run one group of cases: one (op, dtype, shape), every asked-for backend on the same inputs.
+
+Phases, in order: inputs and the float64 reference (once); each backend prepared (compiled,
+autotuned on a GPU) and checked; then the backends that passed timed together, interleaved.
+`on_phase(backend, phase)` is told before each step, so that a supervising process knows
+which backend a crash or hang belongs to (bench/sweep.py).
+"""
 import traceback
 
-from bench import backends, check, env, timing
+from bench import backends, check, env, telemetry, timing
 from bench.records import SCHEMA
 
 TIMING_LABEL = {
-    "cuda": "cuda-events, L2 flushed before each repetition",
+    "cuda": "cuda-events, L2 flushed before each repetition, backends interleaved",
+    "cuda-graph": "cuda-graph replays with the L2 flush inside, minus a flush-only graph",
     "cpu": "cpu-path wall clock (interpreter / C backend): not performance",
 }
 
 
 def base_record(spec, backend, dtype, shape, seed, device):
     return {
-        "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dtype": dtype, "shape": dict(shape),
-        "seed": seed, "device": device,
+        "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dtype": dtype,
+        "shape": dict(shape), "seed": seed, "device": device,
         "path": "cuda" if device == "cuda" else backends.CPU_PATH.get(backend, "cpu"),
         "status": None, "reason": "", "emulated": False, "config": None,
         "flops": spec.flops(shape), "bytes": spec.bytes_moved(shape, dtype),
     }
 
 
-def run_group(spec, names, dtype, shape, seed, device, timed, config="first"):
-    """Yield one record per backend for one (dtype, shape), sharing inputs and reference."""
+def finish(record):
+    record["env"] = env.environment()
+    record["utc"] = env.utc_now()
+    return record
+
+
+def run_group(spec, names, dtype, shape, seed, device, timed, config="first",
+              cuda_graph=False, interleave=True, on_phase=lambda backend, phase: None):
+    """Yield one finished record per backend."""
+    on_phase(None, "inputs")
     inputs = spec.make_inputs(shape, dtype, seed, device)
     reference = spec.reference(inputs)
     if config == "first":
         config = spec.configs_for(dtype)[0]
+    waiting, runs = {}, {}
     for backend in names:
+        on_phase(backend, "prepare")
         record = base_record(spec, backend, dtype, shape, seed, device)
         try:
-            record.update(run_backend(spec, backend, dtype, shape, inputs, reference, device, timed, config))
+            prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, device)
+            record.update(checked(spec, dtype, prepared, reference))
+            if backend == "reference":  # timed: the float64 computation itself
+                prepared.run = lambda: spec.reference(inputs)
+            if timed and record["status"] == "pass":
+                waiting[backend], runs[backend] = record, prepared.run
+                continue
         except backends.Skip as skip:
             record.update(status="skipped", reason=str(skip))
         except Exception as exc:  # a crashing kernel is a result, not the end of the sweep
             record.update(status="error", reason=one_line(exc), traceback=traceback.format_exc(limit=8))
-        record["env"] = env.environment()
-        record["utc"] = env.utc_now()
-        yield record
+        yield finish(record)
+    if runs:
+        yield from timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase)
 
 
-def run_backend(spec, backend, dtype, shape, inputs, reference, device, timed, config):
-    prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, device)
+def checked(spec, dtype, prepared, reference):
     tolerance = spec.TOLERANCE[dtype]
     result = check.compare(prepared.outputs, reference, tolerance)
     out = {
         "status": "pass" if result["passed"] else "fail", "reason": result["reason"],
         "emulated": prepared.emulated, "config": prepared.config,
         "max_abs_err": result["max_abs_err"], "rel_err": result["rel_err"],
-        "tolerance": {"rel": tolerance[0], "abs": tolerance[1]} if not isinstance(tolerance, dict) else tolerance,
+        "tolerance": tolerance if isinstance(tolerance, dict) else {"rel": tolerance[0], "abs": tolerance[1]},
         "compile_ms": prepared.compile_ms, "autotune_ms": prepared.autotune_ms,
     }
     if prepared.tried:
         out["autotune"] = prepared.tried
-    if timed and result["passed"]:
-        if backend == "reference":
-            prepared.run = lambda: spec.reference(inputs)
-        stats = timing.time_fn(prepared.run, device)
-        seconds = stats["median_ms"] / 1e3
-        out.update(timing=TIMING_LABEL[device], time=stats,
-                   tflops=spec.flops(shape) / seconds / 1e12 if seconds else None,
-                   gbps=spec.bytes_moved(shape, dtype) / seconds / 1e9 if seconds else None)
     return out
+
+
+def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase):
+    """Time the checked backends with the one procedure and yield their records."""
+    before = telemetry.snapshot() if device == "cuda" else None
+    try:
+        if interleave:
+            on_phase(list(runs), "time")
+            stats = timing.time_all(runs, device, cuda_graph)
+        else:
+            stats = {}
+            for name, run in runs.items():
+                on_phase(name, "time")
+                stats.update(timing.time_all({name: run}, device, cuda_graph))
+    except Exception as exc:
+        for record in waiting.values():
+            record.update(status="error", reason=f"timing: {one_line(exc)}")
+            yield finish(record)
+        return
+    after = telemetry.snapshot() if device == "cuda" else None
+    label = TIMING_LABEL["cuda-graph" if cuda_graph and device == "cuda" else device]
+    for name, record in waiting.items():
+        seconds = stats[name]["median_ms"] / 1e3
+        record.update(timing=label, time=stats[name],
+                      tflops=spec.flops(shape) / seconds / 1e12 if seconds else None,
+                      gbps=spec.bytes_moved(shape, dtype) / seconds / 1e9 if seconds else None)
+        if before is not None:
+            record["telemetry"] = {"before": before, "after": after, "throttled": telemetry.throttled(before, after)}
+        yield finish(record)
 
 
 def one_line(exc):

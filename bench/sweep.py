@@ -1,0 +1,136 @@
+"""A sweep that survives anything: each group of cases runs in a worker process.
+
+A kernel that segfaults, aborts, hangs past the time limit, raises or runs out of memory
+becomes an `error` record naming the phase it died in, and the sweep goes on with a fresh
+worker. The worker tells us the backend and phase before each step, so a crash is charged
+to the right case; a crash while backends were timed together is retried once with each
+backend timed alone, to find the culprit. On a GPU, a worker that saw an error is replaced,
+so a sticky CUDA error cannot poison later cases.
+"""
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench import runner
+
+DEFAULT_TIMEOUT_S = 600
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class Worker:
+    """One `python -m bench.worker` process and its JSON-line event stream."""
+
+    def __init__(self):
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr)
+        self.buffer = b""
+
+    def send(self, job):
+        try:
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise WorkerDied(self.death()) from None
+
+    def events(self, timeout_s):
+        """Events until `done`; WorkerDied if the process ends or is silent for timeout_s."""
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while True:
+                while b"\n" in self.buffer:
+                    line, self.buffer = self.buffer.split(b"\n", 1)
+                    event = json.loads(line)
+                    yield event
+                    if event["event"] == "done":
+                        return
+                if not sel.select(timeout_s):
+                    self.kill()
+                    raise WorkerDied(f"timed out after {timeout_s:g} s")
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    raise WorkerDied(self.death())
+                self.buffer += chunk
+
+    def death(self):
+        """Why the worker ended: its signal or exit code, and its last line of stderr."""
+        code = self.proc.wait()
+        why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        self.stderr.seek(0)
+        lines = [ln for ln in self.stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        return why + (f" ({lines[-1].strip()[:200]})" if lines else "")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+
+
+class Sweep:
+    """Runs groups in workers; `emit(record)` is called as each case finishes."""
+
+    def __init__(self, emit, device, timeout_s=DEFAULT_TIMEOUT_S, timed=True, config="first", cuda_graph=False):
+        self.emit, self.device, self.timeout_s = emit, device, timeout_s
+        self.job = {"timed": timed, "config": config, "cuda_graph": cuda_graph}
+        self.worker = None
+
+    def machine(self):
+        """Measure the machine's peak in a worker (GPU runs); None if that fails."""
+        try:
+            for event in self.start({"machine": True}):
+                if event["event"] == "record":
+                    record = event["record"]
+            return record
+        except WorkerDied:
+            self.close()
+            return None
+
+    def start(self, job):
+        if self.worker is None:
+            self.worker = Worker()
+        self.worker.send(job)
+        return self.worker.events(self.timeout_s)
+
+    def run(self, spec, names, dtype, shape, seed):
+        left, interleave, failed = list(names), True, False
+        while left:
+            job = dict(self.job, spec=spec.__name__, backends=left, dtype=dtype, shape=shape, seed=seed,
+                       interleave=interleave)
+            current = (None, "start")
+            try:
+                for event in self.start(job):
+                    if event["event"] == "phase":
+                        current = (event["backend"], event["phase"])
+                    elif event["event"] == "record":
+                        record = event["record"]
+                        left.remove(record["backend"])
+                        failed |= record["status"] == "error"
+                        self.emit(record)
+            except WorkerDied as died:
+                self.close()
+                backend, phase = current
+                if phase == "time" and isinstance(backend, list):
+                    interleave = False  # time each alone to find which one dies
+                    continue
+                for name in ([backend] if isinstance(backend, str) else list(left)):
+                    left.remove(name)
+                    record = runner.base_record(spec, name, dtype, shape, seed, self.device)
+                    record.update(status="error", reason=f"worker {died} during {phase}")
+                    self.emit(runner.finish(record))
+                failed = True
+        if failed and self.device == "cuda":
+            self.close()  # a CUDA error can be sticky: the next group gets a fresh process
+
+    def close(self):
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker = None
