@@ -10,6 +10,8 @@ from bench import ops
 from bench.ops import UsageError
 
 DEFAULT_SEED = 0
+DEFAULT_TIMEOUT_S = 600  # bench.sweep.DEFAULT_TIMEOUT_S, kept here so --help imports nothing heavy
+SUITES = ("cpu", "gpu", "gpu-full")
 
 
 class Parser(argparse.ArgumentParser):
@@ -27,8 +29,15 @@ def add_filters(p):
     p.add_argument("--dtype", help="comma-separated dtypes (default: all the op has), e.g. fp32,fp16,bf16")
     p.add_argument("--shape", action="append", metavar="K=V,...",
                    help="a shape, e.g. M=129,N=255,K=63 (repeatable; default: the suite for this machine)")
+    p.add_argument("--suite", choices=SUITES, help="the shapes to run when no --shape is given: cpu (small, "
+                   "ragged), gpu (realistic), gpu-full (every op's GPU suite, then a report); default: this machine's")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"input seed (default {DEFAULT_SEED})")
     p.add_argument("--json", action="store_true", help="print one JSON list of records on stdout, nothing else")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help=f"a case silent for this long is killed and recorded as an error (default {DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--inline", action="store_true",
+                   help="run in this process instead of worker processes (faster start, no crash isolation)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-case rows: the summary only")
 
 
 def parser():
@@ -42,6 +51,24 @@ def parser():
     r = sub.add_parser("run", help="check, then time: compile time apart, median and spread, TFLOP/s")
     add_filters(r)
     r.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per case to FILE as it completes")
+    r.add_argument("--resume", metavar="FILE.jsonl", help="append to FILE, skipping the cases it already holds")
+    r.add_argument("--shard", metavar="K/N", help="run only the K-th of N deterministic slices of the cases (K = 1..N)")
+    r.add_argument("--cuda-graph", action="store_true",
+                   help="GPU: time CUDA-graph replays (flush inside the graph, flush-only graph subtracted)")
+    i = sub.add_parser("inspect", help="compile both DSLs' kernels for a GPU arch, no GPU needed: compile time, "
+                       "registers, spills, shared memory, SASS instruction mix (needs the `inspect` extra)")
+    i.add_argument("--op", help=f"comma-separated ops (default: all): {', '.join(ops.OPS)}")
+    i.add_argument("--backend", help="comma-separated DSLs (default: both): triton, tilelang")
+    i.add_argument("--dtype", help="comma-separated dtypes (default: all the op has)")
+    i.add_argument("--arch", help="comma-separated targets (default sm_90a): sm_80, sm_89, sm_90a, sm_100a")
+    i.add_argument("--jobs", type=int, help="compiles at a time (default: one per core)")
+    i.add_argument("--json", action="store_true", help="print one JSON list of records on stdout, nothing else")
+    i.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per kernel to FILE as it completes")
+    m = sub.add_parser("merge", help="join shard result files into one run, refusing duplicates or mixed environments")
+    m.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    m.add_argument("--out", required=True, metavar="FILE.jsonl", help="the merged run (must not exist)")
+    m.add_argument("--allow-duplicates", action="store_true", help="keep the first record of a case seen twice")
+    m.add_argument("--allow-mixed", action="store_true", help="merge runs from different devices or library versions")
     return p
 
 
@@ -50,6 +77,14 @@ def main(argv=None):
     try:
         if args.command == "list":
             return cmd_list()
+        if args.command == "merge":
+            from bench.merge import merge
+
+            return merge(args.files, args.out, args.allow_duplicates, args.allow_mixed)
+        if args.command == "inspect":
+            from bench.inspect.command import cmd_inspect
+
+            return cmd_inspect(args)
         return cmd_cases(args, timed=args.command == "run")
     except UsageError as exc:
         print(f"dslbench: error: {exc}", file=sys.stderr)
@@ -68,12 +103,14 @@ def select(args):
         raise UsageError("--shape needs a single --op: each op has its own shape keys")
     names = ops.parse_list(args.backend, union(backends_for(s) for s in specs), "backend")
     dtypes = ops.parse_list(args.dtype, union(s.DTYPES for s in specs), "dtype")
+    suite = args.suite or ("gpu" if device() == "cuda" else "cpu")
     groups = []
     for spec in specs:
-        suite = spec.GPU_SUITE if device() == "cuda" else spec.CPU_SUITE
-        shapes = [ops.parse_shape(s, spec) for s in args.shape] if args.shape else suite
+        shapes = [ops.parse_shape(s, spec) for s in args.shape] if args.shape else (
+            spec.CPU_SUITE if suite == "cpu" else spec.GPU_SUITE)
         mine = [n for n in names if n in backends_for(spec)]
-        groups += [(spec, mine, d, shape) for d in dtypes if d in spec.DTYPES for shape in shapes]
+        wanted = dtypes if args.dtype or suite != "gpu-full" else getattr(spec, "GPU_DTYPES", spec.DTYPES)
+        groups += [(spec, mine, d, shape) for d in wanted if d in spec.DTYPES for shape in shapes]
     return groups
 
 
@@ -83,35 +120,126 @@ def union(lists):
 
 
 def cmd_cases(args, timed):
-    from bench import runner, table
-    from bench.env import device
+    from bench import env, peak, runner
     from bench.records import append, clean
+    from bench.sweep import Sweep
 
-    groups = select(args)  # all input errors surface before any kernel runs
-    dev = device()
-    if dev == "cuda":
-        import torch
+    groups = shard(select(args), getattr(args, "shard", None))  # input errors before any kernel runs
+    out, done = output_file(args)
+    dev = env.device()
+    env.configure(dev)
+    if getattr(args, "suite", None) == "gpu-full" and not out:
+        out = default_out(dev)
+    records, show = [], Progress(args, timed, sum(len(g[1]) for g in groups))
+    show.note(f"device: {dev}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
+    sweep = Sweep(None, dev, args.timeout, timed, "autotune" if timed and dev == "cuda" else "first",
+                  getattr(args, "cuda_graph", False))
+    machine = next((r for r in done.values() if r.get("kind") == "machine"), None)
+    if timed and dev == "cuda" and machine is None and not args.inline:
+        machine = sweep.machine()
+        if machine and out:
+            append(out, machine)
 
-        torch.set_float32_matmul_precision("high")  # TF32 for fp32, as both DSLs use
-    config = "autotune" if timed and dev == "cuda" else "first"
-    records, out = [], getattr(args, "out", None)
-    header = table.RUN_HEADER if timed else table.CHECK_HEADER
-    row = table.run_row if timed else table.check_row
-    if not args.json:
-        print(f"device: {dev}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
-    for spec, names, dtype, shape in groups:
-        for record in runner.run_group(spec, names, dtype, shape, args.seed, dev, timed, config):
-            records.append(record)
-            if out:
-                append(out, record)
-            if not args.json:
-                print(table.render(header, ([header] if len(records) == 1 else []) + [row(record)]), flush=True)
+    def emit(record):
+        roof = peak.roofline(record, machine)
+        if roof:
+            record["roofline"] = roof
+        records.append(record)
+        if out:
+            append(out, record)
+        show.case(record)
+    sweep.emit = emit
+    try:
+        for spec, names, dtype, shape in groups:
+            names = [n for n in names if (spec.NAME, n, dtype, ops.shape_str(shape), args.seed) not in done]
+            if not names:
+                continue
+            show.group(spec.NAME, dtype, shape)
+            if args.inline:
+                for record in runner.run_group(spec, names, dtype, shape, args.seed, dev, timed, sweep.job["config"],
+                                               sweep.job["cuda_graph"]):
+                    emit(record)
+            else:
+                sweep.run(spec, names, dtype, shape, args.seed)
+    finally:
+        sweep.close()
+        show.close()
     if args.json:
         print(json.dumps(clean(records), indent=1))
-    failed = [r for r in records if r["status"] in ("fail", "error")]
-    if not args.json:
-        print(summary(records))
-    return 1 if failed else 0
+    else:
+        print(summary(records) + (f"; {len(done)} already in {out}" if done else "") + (f"; written to {out}" if out else ""))
+    if getattr(args, "suite", None) == "gpu-full" and out:
+        main(["report", out, "--out", str(out).rsplit(".", 1)[0] + "-report"])
+    return 1 if any(r["status"] in ("fail", "error") for r in records) else 0
+
+
+def shard(groups, text):
+    """The K-th of N slices: every N-th group, starting at K-1, in the deterministic suite order."""
+    if not text:
+        return groups
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--shard {text!r}: write K/N with 1 <= K <= N, e.g. 1/4")
+    return groups[int(k) - 1::int(n)]
+
+
+def output_file(args):
+    """(file to append to, {case key: record} already in it)."""
+    from bench.records import case_key, load
+
+    out, resume = getattr(args, "out", None), getattr(args, "resume", None)
+    if not resume:
+        return out, {}
+    if out and out != resume:
+        raise UsageError("--resume FILE appends to FILE: give no other --out")
+    return resume, {case_key(r) if r.get("kind", "case") == "case" else ("machine",): r for r in load(resume)}
+
+
+def default_out(dev):
+    from bench.env import environment, utc_now
+
+    name = "".join(c if c.isalnum() else "-" for c in environment()["device_name"].lower()).strip("-")
+    return f"results/{utc_now()[:10]}-{dev}-{name}.jsonl"
+
+
+class Progress:
+    """A progress bar (current case, elapsed time) on a terminal, and a table row per case."""
+
+    def __init__(self, args, timed, total):
+        from bench import table
+
+        self.table, self.args, self.rows = table, args, 0
+        self.header = table.RUN_HEADER if timed else table.CHECK_HEADER
+        self.row = table.run_row if timed else table.check_row
+        self.bar = None
+        if not (args.quiet or args.json) and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="case", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def note(self, text):
+        if not (self.args.quiet or self.args.json):
+            print(text, flush=True)
+
+    def group(self, op, dtype, shape):
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{op} {dtype} {ops.shape_str(shape)}")
+
+    def case(self, record):
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.args.quiet or self.args.json:
+            return
+        text = self.table.render(self.header, ([self.header] if not self.rows else []) + [self.row(record)])
+        self.rows += 1
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def summary(records):

@@ -15,9 +15,16 @@ class UsageError(Exception):
 
 
 def load_spec(op):
-    if op not in OPS:
-        raise UsageError(f"unknown op {op!r}; valid ops: {', '.join(OPS)}")
-    return importlib.import_module(f"kernels.{op}.spec")
+    """The spec module of a known op, or of an op folder elsewhere named by its dotted
+    package path (e.g. `tests.fake_op`, which the sweep's own tests use)."""
+    if op in OPS:
+        return importlib.import_module(f"kernels.{op}.spec")
+    if "." in op:
+        try:
+            return importlib.import_module(f"{op}.spec")
+        except ImportError:
+            raise UsageError(f"no op folder {op!r}: {op.replace('.', '/')}/spec.py cannot be imported") from None
+    raise UsageError(f"unknown op {op!r}; valid ops: {', '.join(OPS)}")
 
 
 def parse_list(text, valid, what):
@@ -28,7 +35,7 @@ def parse_list(text, valid, what):
     if not items:
         raise UsageError(f"empty {what} list; valid {what}s: {', '.join(valid)}")
     for item in items:
-        if item not in valid:
+        if item not in valid and not (what == "op" and "." in item):  # an op folder by its path
             raise UsageError(f"unknown {what} {item!r}; valid {what}s: {', '.join(valid)}")
     return items
 

@@ -73,7 +73,7 @@ def test_a_failing_check_exits_1(tmp_path, monkeypatch):
     from kernels.matmul import spec
 
     monkeypatch.setitem(spec.TOLERANCE, "fp32", (1e-30, 1e-30))
-    assert cli.main(["check", "--backend", "torch", "--dtype", "fp32", "--shape", "M=20,N=20,K=20"]) == 1
+    assert cli.main(["check", "--inline", "--backend", "torch", "--dtype", "fp32", "--shape", "M=20,N=20,K=20"]) == 1
 
 
 def test_help_is_fast_and_does_not_import_tilelang():

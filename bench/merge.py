@@ -1,0 +1,46 @@
+"""`dslbench merge`: join shard files into one run.
+
+Refuses a case recorded twice (unless --allow-duplicates: the first is kept) and runs from
+different environments (device, library versions, commit; unless --allow-mixed)."""
+import os
+import sys
+
+from bench.ops import UsageError
+from bench.records import append, case_key, load
+
+# What must agree for shards to be one run; the time of day may differ.
+ENV_KEYS = ("device_kind", "device_name", "python", "torch", "triton", "tilelang", "cuda", "driver", "git_commit")
+
+
+def env_signature(record):
+    env = record.get("env") or {}
+    return tuple((k, env.get(k)) for k in ENV_KEYS)
+
+
+def merge(paths, out, allow_duplicates=False, allow_mixed=False):
+    if os.path.exists(out):
+        raise UsageError(f"{out} exists: merge writes a new file")
+    merged, seen, signatures = [], {}, {}
+    for path in paths:
+        for record in load(path):
+            signatures.setdefault(env_signature(record), path)
+            if record.get("kind", "case") != "case":
+                merged.append(record)
+                continue
+            key = case_key(record)
+            if key in seen:
+                if not allow_duplicates:
+                    raise UsageError(f"case {'/'.join(map(str, key))} is in both {seen[key]} and {path}; "
+                                     "pass --allow-duplicates to keep the first")
+                continue
+            seen[key] = path
+            merged.append(record)
+    if len(signatures) > 1 and not allow_mixed:
+        first, second = list(signatures)[:2]
+        diff = ", ".join(f"{k}: {a!r} vs {b!r}" for (k, a), (_, b) in zip(first, second) if a != b)
+        raise UsageError(f"mixed environments ({diff}) in {signatures[first]} and {signatures[second]}; "
+                         "pass --allow-mixed to merge anyway")
+    for record in merged:
+        append(out, record)
+    print(f"merged {len(seen)} cases from {len(paths)} files into {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,122 @@
+"""The sweep survives anything: crashes, hangs, exceptions, kill -9; shards merge into one run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import ops, sweep, timing
+from bench.records import case_key, load
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE = ops.load_spec("tests.fake_op")
+
+
+def dslbench(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300, **kwargs)
+
+
+def test_abort_hang_and_raise_are_recorded_and_the_sweep_goes_on():
+    records = []
+    s = sweep.Sweep(records.append, "cpu", timeout_s=3, timed=True)
+    names = ["ok", "abort", "hang", "raise", "wrong", "reference"]
+    try:
+        for n in (3, 5):
+            s.run(FAKE, names, "fp32", dict(N=n), seed=0)
+    finally:
+        s.close()
+    by = {(r["shape"]["N"], r["backend"]): r for r in records}
+    assert len(records) == 12 and len(by) == 12  # every case exactly once, both groups done
+    for n in (3, 5):
+        assert by[n, "ok"]["status"] == "pass" and by[n, "ok"]["time"]["n"] >= 3
+        assert by[n, "reference"]["status"] == "pass"
+        assert by[n, "abort"]["status"] == "error" and "SIGABRT during prepare" in by[n, "abort"]["reason"]
+        assert by[n, "hang"]["status"] == "error" and "timed out after 3 s during prepare" in by[n, "hang"]["reason"]
+        assert by[n, "raise"]["status"] == "error" and "illegal memory access" in by[n, "raise"]["reason"]
+        assert by[n, "wrong"]["status"] == "fail"
+        assert all(r["env"] and r["utc"] for r in records)
+
+
+def test_a_sweep_killed_with_sigkill_resumes_with_every_case_once(tmp_path):
+    out = tmp_path / "run.jsonl"
+    args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok", "--quiet", "--out", str(out)]
+    for n in range(1, 7):
+        args += ["--shape", f"N={n}"]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = len(load(out))
+    assert 3 <= before < 12, "the kill must land mid-sweep"
+    p = dslbench(*[a for a in args if a not in ("--out", str(out))], "--resume", str(out))
+    assert p.returncode == 0, p.stderr
+    keys = [case_key(r) for r in load(out)]
+    assert len(keys) == len(set(keys)) == 12
+    assert f"{before} already in" in p.stdout
+
+
+def test_shards_merge_to_the_same_set_as_one_run(tmp_path):
+    base = ["run", "--op", "tests.fake_op", "--backend", "ok,reference", "--quiet"]
+    assert dslbench(*base, "--out", str(tmp_path / "all.jsonl")).returncode == 0
+    for k in (1, 2, 3):
+        assert dslbench(*base, "--shard", f"{k}/3", "--out", str(tmp_path / f"s{k}.jsonl")).returncode == 0
+    shards = [str(tmp_path / f"s{k}.jsonl") for k in (1, 2, 3)]
+    p = dslbench("merge", *shards, "--out", str(tmp_path / "merged.jsonl"))
+    assert p.returncode == 0, p.stderr
+    merged = {case_key(r) for r in load(tmp_path / "merged.jsonl")}
+    assert merged == {case_key(r) for r in load(tmp_path / "all.jsonl")} and len(merged) == 6
+    assert all(len(load(s)) < 6 for s in shards)
+
+
+def test_merge_refuses_duplicates_and_mixed_environments(tmp_path):
+    run = tmp_path / "a.jsonl"
+    assert dslbench("run", "--op", "tests.fake_op", "--backend", "ok", "--quiet", "--inline",
+                    "--out", str(run)).returncode == 0
+    p = dslbench("merge", str(run), str(run), "--out", str(tmp_path / "m.jsonl"))
+    assert p.returncode == 2 and "--allow-duplicates" in p.stderr and len(p.stderr.splitlines()) == 1
+    other = tmp_path / "b.jsonl"
+    lines = [json.loads(line) for line in run.read_text().splitlines()]
+    for r in lines:
+        r["env"]["torch"], r["seed"] = "0.0.0-other", 7
+    other.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    p = dslbench("merge", str(run), str(other), "--out", str(tmp_path / "m.jsonl"))
+    assert p.returncode == 2 and "mixed environments (torch" in p.stderr
+    assert dslbench("merge", str(run), str(other), "--allow-mixed", "--out", str(tmp_path / "m.jsonl")).returncode == 0
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "no such result file"),
+    ("", "empty result file"),
+    ('{"schema": 1, "kind": "case", "op": "matmul"}\n{"schema": 1, "op', "truncated"),
+    ('{"hello": "world"}\n', "not a dslbench record"),
+    ('{"schema": 99, "op": "matmul"}\n', "schema 99"),
+])
+def test_bad_result_files_are_one_line_errors_for_resume_and_merge(tmp_path, content, message):
+    path = tmp_path / "bad.jsonl"
+    if content is not None:
+        path.write_text(content)
+    for args in (["run", "--op", "tests.fake_op", "--resume", str(path)],
+                 ["merge", str(path), "--out", str(tmp_path / "m.jsonl")]):
+        p = dslbench(*args)
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and message in p.stderr, p.stderr
+
+
+def test_shard_argument_is_checked():
+    p = dslbench("run", "--op", "tests.fake_op", "--shard", "3/2")
+    assert p.returncode == 2 and "K/N" in p.stderr
+
+
+def test_interleaved_order_and_statistics():
+    assert timing.interleave({"a": 3, "b": 1}) == ["a", "b", "a", "a"]
+    stats = timing.summarize([5.0, 1.0, 2.0, 3.0, 4.0])
+    assert stats["median_ms"] == 3.0 and stats["min_ms"] == 1.0 and stats["n"] == 5
+    assert stats["p10_ms"] <= stats["median_ms"] <= stats["p90_ms"] and stats["iqr_ms"] == 2.0
+    assert stats["samples_ms"] == [5.0, 1.0, 2.0, 3.0, 4.0]  # kept in the order measured
