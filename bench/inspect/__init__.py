@@ -1,0 +1,74 @@
+"""`dslbench inspect`: compile every kernel of both DSLs for a GPU arch, with no GPU, and read the
+cubin: compile time, registers, spills, shared memory and the SASS instruction mix.
+
+It answers "what does each DSL make of the same kernel on Hopper?" on any machine: whether the
+tensor-core path is warpgroup MMA (HGMMA, QGMMA for fp8) or the older HMMA, whether loads go
+through TMA (UTMALDG) or cp.async (LDGSTS), and what that costs in registers and shared memory.
+Compiles run in a few worker processes (bench/inspect/worker.py), each one cold.
+"""
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from bench import ops
+from bench.inspect import toolchain
+from bench.records import SCHEMA
+
+DSLS = ops.DSLS
+
+
+def inspect_shape(spec):
+    """The one shape each op is compiled for: the spec's INSPECT_SHAPE, else its first GPU shape
+    (TileLang specializes on the shape; Triton on its alignment and divisibility)."""
+    return dict(getattr(spec, "INSPECT_SHAPE", None) or spec.GPU_SUITE[0])
+
+
+def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every_config=True):
+    """Every (op, backend, dtype, config, arch) to compile, each name checked before any compile;
+    a DSL's rows sit next to the other's for the same case. every_config=False keeps one config
+    per dtype, a different one for each dtype in turn (quick, and still covers several)."""
+    specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
+    backends = ops.parse_list(backend_text, DSLS, "backend")
+    dtypes = ops.parse_list(dtype_text, list(dict.fromkeys(d for s in specs for d in s.DTYPES)), "dtype")
+    archs = toolchain.parse_archs(arch_text)
+    if "tilelang" in backends:
+        toolchain.nvcc()  # a missing or mixed CUDA wheel: one line, before anything runs
+    toolchain.triton_tool("cuobjdump")
+    out = []
+    for spec in specs:
+        shape = inspect_shape(spec)
+        for i, dtype in enumerate(d for d in dtypes if d in spec.DTYPES):
+            configs = spec.configs_for(dtype)
+            configs = configs if every_config else configs[i % len(configs):][:1]
+            out += [dict(op=spec.NAME, backend=b, dtype=dtype, shape=shape, config=c, arch=a.name)
+                    for a in archs for c in configs for b in backends]
+    return out
+
+
+def run(job_list, workers=None):
+    """Yield one record per job, in job order, as soon as it and those before it are done."""
+    from bench import env
+    from bench.inspect.worker import compile_case, init
+
+    if not job_list:
+        return
+    workers = max(1, min(workers or os.cpu_count() or 1, len(job_list)))
+    archs = sorted({j["arch"] for j in job_list})
+    backends = sorted({j["backend"] for j in job_list})
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: see worker.py
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=init, initargs=(archs, backends)) as pool:
+        futures = [pool.submit(compile_case, job) for job in job_list]
+        for job, future in zip(job_list, futures):
+            yield record(job, future.result(), env.environment(), env.utc_now(), workers)
+
+
+def record(job, result, environment, utc, workers):
+    """A result record as `run` writes them, of kind "inspect": compile facts under metrics."""
+    metrics = result["metrics"]
+    return {
+        "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"], "dtype": job["dtype"],
+        "shape": dict(job["shape"]), "config": job["config"], "arch": job["arch"],
+        "path": f"compile for {job['arch']} (no GPU)", "status": result["status"], "reason": result["reason"],
+        "compile_ms": metrics.get("compile_ms"), "concurrent_compiles": workers,
+        "metrics": metrics, "env": environment, "utc": utc,
+    }

@@ -1,0 +1,34 @@
+"""`dslbench inspect`: the table (or JSON) of compile facts, one row per kernel x dtype x config x arch."""
+import json
+import time
+
+from bench import inspect as compile_report
+from bench.inspect import table
+
+
+def cmd_inspect(args):
+    """Compile, print rows as they finish (or one JSON list), append to --out; exit 1 if any failed."""
+    from bench.ops import UsageError
+    from bench.records import append, clean
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs} must be >= 1")
+    job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch)  # input errors first
+    t0 = time.perf_counter()
+    records = []
+    if not args.json:
+        print(f"compiling {len(job_list)} kernels without a GPU, {args.jobs or 'one per core'} at a time")
+        print(table.header(), flush=True)
+    for record in compile_report.run(job_list, args.jobs):
+        records.append(record)
+        if args.out:
+            append(args.out, record)
+        if not args.json:
+            print(table.render(table.row(record)), flush=True)
+    failed = [r for r in records if r["status"] != "compiled"]
+    if args.json:
+        print(json.dumps(clean(records), indent=1))
+    else:
+        print(table.LEGEND)
+        print(f"{len(records) - len(failed)} compiled, {len(failed)} failed in {time.perf_counter() - t0:.0f} s")
+    return 1 if failed else 0

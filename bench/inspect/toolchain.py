@@ -1,0 +1,95 @@
+"""The compilers `dslbench inspect` drives, found without a GPU, and the archs it targets.
+
+Triton brings its own ptxas, cuobjdump and nvdisasm (triton/backends/nvidia/bin). TileLang emits
+CUDA source, which nvcc from NVIDIA's pip wheels turns into a cubin; those wheels are the
+`inspect` extra, all pinned to one CUDA release (a newer cicc with an older ptxas fails with
+"Unsupported .version").
+"""
+import functools
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.ops import UsageError
+
+INSTALL = "pip install -e .[inspect]"
+# The wheels nvcc needs, and a file each one ships (relative to nvidia/cu13): checked
+# before compiling so that a missing wheel is one clear line, not an nvcc include error.
+CUDA_WHEELS = {
+    "nvidia-cuda-nvcc": "bin/nvcc",
+    "nvidia-nvvm": "nvvm/bin/cicc",
+    "nvidia-cuda-crt": "include/crt/host_config.h",
+    "nvidia-cuda-runtime": "include/cuda_runtime.h",
+    "nvidia-cuda-cccl": "include/cccl/cuda/std/type_traits",
+}
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One compile target: Triton's capability number, TileLang's and nvcc's arch names."""
+    name: str  # what the user types, e.g. sm_90a
+    capability: int  # Triton's GPUTarget("cuda", capability, 32); from 90 on it builds the `a` variant
+
+    @property
+    def compute(self):
+        return self.name.replace("sm_", "compute_")
+
+
+# Ampere, Ada, Hopper (warpgroup MMA and TMA need the `a` variant), Blackwell.
+ARCHS = {a.name: a for a in (Arch("sm_80", 80), Arch("sm_89", 89), Arch("sm_90a", 90), Arch("sm_100a", 100))}
+
+
+def parse_archs(text):
+    names = [t.strip() for t in (text or "sm_90a").split(",") if t.strip()]
+    for name in names or [""]:
+        if name not in ARCHS:
+            raise UsageError(f"unknown arch {name!r}; valid archs: {', '.join(ARCHS)}")
+    return [ARCHS[n] for n in dict.fromkeys(names)]
+
+
+def cuda_root():
+    """nvidia/cu13 of the pip wheels, or None."""
+    spec = importlib.util.find_spec("nvidia")
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(base) / "cu13" / "bin" / "nvcc").exists():
+            return Path(base) / "cu13"
+    return None
+
+
+def nvcc():
+    """Path of nvcc, checked to come with the other wheels of its release; else UsageError."""
+    root = cuda_root()
+    missing = [w for w, f in CUDA_WHEELS.items() if root is None or not (root / f).exists()]
+    if missing:
+        raise UsageError(f"TileLang needs nvcc from the CUDA wheels ({', '.join(missing)} missing): {INSTALL}")
+    releases = {w: release(w) for w in CUDA_WHEELS}
+    if len(set(releases.values())) > 1:
+        mixed = ", ".join(f"{w} {r}" for w, r in releases.items())
+        raise UsageError(f"the CUDA wheels come from different releases ({mixed}); {INSTALL}")
+    return root / "bin" / "nvcc"
+
+
+def release(wheel):
+    """'13.0' of an installed wheel's version 13.0.88."""
+    try:
+        return ".".join(importlib.metadata.version(wheel).split(".")[:2])
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def triton_tool(name):
+    """cuobjdump or nvdisasm from Triton's wheel."""
+    spec = importlib.util.find_spec("triton")
+    path = Path(spec.origin).parent / "backends" / "nvidia" / "bin" / name
+    if not os.access(path, os.X_OK):
+        raise UsageError(f"{path} is missing: reinstall triton (its wheel ships {name})")
+    return path
+
+
+def tilelang_includes():
+    """TileLang's CUDA templates and its bundled CUTLASS, which its generated source includes."""
+    root = Path(importlib.util.find_spec("tilelang").origin).parent
+    return [root / "src", root / "3rdparty" / "cutlass" / "include"]

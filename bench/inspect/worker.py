@@ -1,0 +1,43 @@
+"""One compile per call, in a worker process of its own.
+
+Workers are fresh (spawned) interpreters that drop TRITON_INTERPRET before any kernel module is
+imported: with it set (as the CPU tests and `check` do), @triton.jit would give an interpreted
+function, which cannot be compiled for a GPU. Each worker imports the DSLs and warms Triton up
+once, so that no compile time includes an import or a one-time setup.
+"""
+import os
+
+from bench.inspect.toolchain import ARCHS
+
+
+def init(archs, backends):
+    os.environ.pop("TRITON_INTERPRET", None)
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton's default, said aloud (silences a warning)
+    import torch  # noqa: F401  (imported here, not inside the first timed compile)
+
+    if "tilelang" in backends:
+        import tilelang  # noqa: F401
+    if "triton" in backends:
+        from bench.inspect.triton_build import warm_up
+
+        warm_up(ARCHS[archs[0]])
+
+
+def compile_case(job):
+    """{status, reason, metrics} for one job (op, backend, dtype, shape, config, arch)."""
+    from bench import ops
+    from bench.inspect.sass import analyze
+
+    try:
+        spec = ops.load_spec(job["op"])
+        if job["backend"] == "triton":
+            from bench.inspect.triton_build import compile_triton as build
+        else:
+            from bench.inspect.tilelang_build import compile_tilelang as build
+        cubin, log, facts = build(spec, job["shape"], job["dtype"], job["config"], ARCHS[job["arch"]])
+        metrics = {**facts, **analyze(cubin, log)}
+        metrics["smem_bytes"] = (metrics["static_smem_bytes"] or 0) + metrics["dynamic_smem_bytes"]
+        return {"status": "compiled", "reason": "", "metrics": metrics}
+    except Exception as exc:  # a config that does not compile for this arch is a result
+        text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+        return {"status": "error", "reason": (text[0] if text else type(exc).__name__)[:300], "metrics": {}}
