@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,10 +24,13 @@ import torch
 from bench import timing
 from kernels import dtypes
 
-# dtypes each CPU path computes natively; the others are emulated in fp32 storage.
-# Triton's interpreter multiplies bf16 bit patterns in tl.dot (an upstream bug);
-# TileLang's C backend has no bf16 (or fp8) C type.
+# dtypes each CPU path computes natively; tensors of the others are emulated in fp32
+# storage (outputs rounded into their dtype after each run). Triton's interpreter multiplies
+# bf16 bit patterns in tl.dot, truncates fp32 -> bf16 and loses the carry into the exponent
+# in fp32 -> e4m3 (upstream bugs), but reads e4m3 exactly (tl.dot widens it through fp16):
+# e4m3 inputs stay e4m3 there. TileLang's C backend has no bf16 or fp8 C type.
 CPU_NATIVE = {"triton": ("fp32", "fp16"), "tilelang": ("fp32", "fp16")}
+CPU_NATIVE_INPUTS = {"triton": ("e4m3",)}
 CPU_PATH = {"triton": "Triton interpreter", "tilelang": "TileLang C backend",
             "torch": "torch on the CPU", "reference": "float64 on the CPU"}
 
@@ -85,23 +89,25 @@ def sibling(spec, name):
     return importlib.import_module(f"{spec.__name__.rpartition('.')[0]}.{name}")
 
 
-def emulate(tensors, dtype):
-    """Tensors of `dtype` widened to fp32 storage (values unchanged: they are already rounded)."""
-    wide = dtypes.TORCH[dtype]
-    return {k: v.float() if v.dtype == wide else v for k, v in tensors.items()}
+def emulate(tensors, native):
+    """Tensors of a dtype not in `native` widened to fp32 storage (values unchanged: they
+    are already rounded); the others as they are."""
+    lacking = [t for name, t in dtypes.TORCH.items() if name not in native]
+    return {k: v.float() if v.dtype in lacking else v for k, v in tensors.items()}
 
 
 def prepare(backend, spec, shape, dtype, config, inputs, device):
     """Compile (and on a GPU, autotune) `backend` for this case; return what to time."""
     if backend == "reference":
-        return Prepared(run=lambda: None, outputs=spec.reference(inputs))
+        return Prepared(run=lambda: None, outputs=spec.reference(inputs, **spec.kernel_flags(shape)))
     state = support(backend, dtype, device)
     if state.startswith("skipped"):
         raise Skip(state[len("skipped: "):])
     emulated = state == "emulated"
     real_outputs = spec.make_outputs(shape, dtype, device)
-    run_in = emulate(inputs, dtype) if emulated else inputs
-    run_out = emulate(real_outputs, dtype) if emulated else real_outputs
+    native = CPU_NATIVE.get(backend, ())
+    run_in = emulate(inputs, native + CPU_NATIVE_INPUTS.get(backend, ())) if emulated else inputs
+    run_out = emulate(real_outputs, native) if emulated else real_outputs
     flags = spec.kernel_flags(shape)
     if backend == "triton":
         build = triton_builder(spec, flags, run_in, run_out, device)
@@ -144,29 +150,41 @@ def compiled(build, config, device):
 
 
 def autotune(build, configs, device):
-    """Compile and time every config with the shared procedure; keep the fastest.
+    """Compile every config, time each with the shared procedure, keep the fastest.
 
-    Both DSLs get the same list and the same procedure: the same tuning budget."""
+    Both DSLs get the same list and the same procedure: the same tuning budget. Configs are
+    compiled in parallel threads (for both DSLs alike: TileLang's nvcc and Triton's JIT
+    run outside the GIL); compile_ms is the wall time of that phase, autotune_ms of timing."""
     t0 = time.perf_counter()
-    best, tried, compile_ms = None, [], 0.0
-    for config in configs:
-        try:
-            candidate = compiled(build, config, device)
-        except Exception as exc:  # a config that does not compile is recorded, not fatal
-            tried.append({"config": config, "error": f"{type(exc).__name__}: {exc}"[:300]})
+    workers = max(1, min(len(configs), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        candidates = list(pool.map(lambda c: attempt(build, c, device), configs))
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    best, tried = None, []
+    for config, candidate in zip(configs, candidates):
+        if isinstance(candidate, str):  # a config that does not compile is recorded, not fatal
+            tried.append({"config": config, "error": candidate})
             continue
-        compile_ms += candidate.compile_ms
         median = timing.time_fn(candidate.run, device)["median_ms"]
-        tried.append({"config": config, "median_ms": median})
+        tried.append({"config": config, "compile_ms": candidate.compile_ms, "median_ms": median})
         if best is None or median < best[0]:
             best = (median, candidate)
     if best is None:
         raise RuntimeError(f"no config compiled: {tried[-1]['error'] if tried else 'empty config list'}")
     prepared = best[1]
+    timing.wall_ms(prepared.run, device)  # the outputs now hold the chosen config's result
     prepared.compile_ms = compile_ms
     prepared.autotune_ms = (time.perf_counter() - t0) * 1e3 - compile_ms
     prepared.tried = tried
     return prepared
+
+
+def attempt(build, config, device):
+    """compiled(...), or the one-line reason it failed."""
+    try:
+        return compiled(build, config, device)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 def triton_builder(spec, flags, inputs, outputs, device):

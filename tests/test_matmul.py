@@ -59,3 +59,14 @@ def test_flops_and_bytes():
     shape = dict(M=2, N=3, K=5)
     assert spec.flops(shape) == 2 * 2 * 3 * 5
     assert spec.bytes_moved(shape, "fp16") == (2 * 5 + 5 * 3 + 2 * 3) * 2
+
+
+@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+def test_autotune_tries_every_config_and_keeps_the_fastest_correct_one(backend):
+    shape, dtype = dict(M=65, N=70, K=40), "fp16"
+    inputs = spec.make_inputs(shape, dtype, seed=6, device=DEVICE)
+    prepared = backends.prepare(backend, spec, shape, dtype, "autotune", inputs, DEVICE)
+    assert [t["config"] for t in prepared.tried] == spec.configs_for(dtype)
+    fastest = min(prepared.tried, key=lambda t: t["median_ms"])
+    assert prepared.config == fastest["config"] and prepared.compile_ms > 0 and prepared.autotune_ms > 0
+    assert check.compare(prepared.outputs, spec.reference(inputs), spec.TOLERANCE[dtype])["passed"]
