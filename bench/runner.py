@@ -38,7 +38,7 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first",
     """Yield one finished record per backend."""
     on_phase(None, "inputs")
     inputs = spec.make_inputs(shape, dtype, seed, device)
-    reference = spec.reference(inputs)
+    reference = spec.reference(inputs, **spec.kernel_flags(shape))
     if config == "first":
         config = spec.configs_for(dtype)[0]
     waiting, runs = {}, {}
@@ -49,7 +49,7 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first",
             prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, device)
             record.update(checked(spec, dtype, prepared, reference))
             if backend == "reference":  # timed: the float64 computation itself
-                prepared.run = lambda: spec.reference(inputs)
+                prepared.run = lambda: spec.reference(inputs, **spec.kernel_flags(shape))
             if timed and record["status"] == "pass":
                 waiting[backend], runs[backend] = record, prepared.run
                 continue

@@ -1,9 +1,10 @@
 """The dtypes every op is checked in, by the short names the CLI and the result files use."""
 import torch
 
-TORCH = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-TILELANG = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+# e4m3 is the "fn" variant both GPUs and torch use: no infinities, largest finite value 448.
+TORCH = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "e4m3": torch.float8_e4m3fn}
+TILELANG = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "e4m3": "float8_e4m3fn"}
+BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "e4m3": 1}
 
 
 def round_to(x, dtype, storage=torch.float32):
