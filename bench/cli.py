@@ -69,7 +69,38 @@ def parser():
     m.add_argument("--out", required=True, metavar="FILE.jsonl", help="the merged run (must not exist)")
     m.add_argument("--allow-duplicates", action="store_true", help="keep the first record of a case seen twice")
     m.add_argument("--allow-mixed", action="store_true", help="merge runs from different devices or library versions")
+    add_result_commands(sub)
     return p
+
+
+def add_result_commands(sub):
+    """report, compare, export: read result files, run no kernel."""
+    rp = sub.add_parser("report", help="a markdown report with PNG plots of a run, ending in a verdict on TileLang vs Triton")
+    rp.add_argument("run", metavar="RUN.jsonl")
+    rp.add_argument("--out", metavar="DIR", help="where report.md and the plots go (default: RUN-report/ beside RUN)")
+    cp = sub.add_parser("compare", help="NEW/BASE median time per case with a bootstrap interval: regression, "
+                        "improvement or unchanged")
+    cp.add_argument("base", metavar="BASE.jsonl")
+    cp.add_argument("new", metavar="NEW.jsonl")
+    cp.add_argument("--threshold", type=threshold, default=0.05, metavar="FRACTION",
+                    help="smallest change that counts, as 0.05 or 5%% (default 5%%)")
+    cp.add_argument("--fail-on-regression", action="store_true", help="exit 1 when any case regressed")
+    cp.add_argument("--json", action="store_true", help="print one JSON document, nothing else")
+    ep = sub.add_parser("export", help="write a run in another tool's format (pytest-benchmark JSON)")
+    ep.add_argument("run", metavar="RUN.jsonl")
+    ep.add_argument("--format", choices=("pytest-benchmark",), default="pytest-benchmark")
+    ep.add_argument("-o", "--out", required=True, metavar="FILE.json")
+
+
+def threshold(text):
+    """'5%' or '0.05' -> 0.05; anything else is a usage error."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold {text!r} is not a number; write 0.05 or 5%") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"threshold {text!r} must be between 0 and 1 (0.05) or 0% and 100% (5%)")
+    return value
 
 
 def main(argv=None):
@@ -81,6 +112,8 @@ def main(argv=None):
             from bench.merge import merge
 
             return merge(args.files, args.out, args.allow_duplicates, args.allow_mixed)
+        if args.command in ("report", "compare", "export"):
+            return cmd_results(args)
         if args.command == "inspect":
             from bench.inspect.command import cmd_inspect
 
@@ -89,6 +122,21 @@ def main(argv=None):
     except UsageError as exc:
         print(f"dslbench: error: {exc}", file=sys.stderr)
         return 2
+
+
+def cmd_results(args):
+    """The commands that read result files; their modules import numpy and matplotlib, so lazily."""
+    if args.command == "report":
+        from bench.report import run
+
+        return run(args.run, args.out)
+    if args.command == "compare":
+        from bench.compare import run
+
+        return run(args.base, args.new, args.threshold, args.json, args.fail_on_regression)
+    from bench.export import run
+
+    return run(args.run, args.out, args.format)
 
 
 def select(args):

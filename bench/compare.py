@@ -1,0 +1,142 @@
+"""dslbench compare BASE NEW: per matching case, NEW/BASE of the median time with a bootstrap
+confidence interval, classified as regression, improvement or unchanged.
+
+A change counts only when it is both significant (the interval excludes 1) and larger than
+the threshold: noise alone is never flagged, and neither is a real but negligible change.
+"""
+import json
+
+from bench import records as rec
+from bench import stats
+from bench.table import render as render_table
+from bench.table import shape_text
+
+DEFAULT_THRESHOLD = 0.05
+MIN_SAMPLES = 3  # below this a bootstrap of the median says nothing
+# What must match for a ratio to measure the code and not the machine.
+ENV_FIELDS = ("device_kind", "device_name", "compute_capability", "cuda", "driver",
+              "python", "torch", "triton", "tilelang", "float32_matmul_precision")
+
+
+def cases(records):
+    """{case_key: record} of the case records (a record without kind is a case: schema 1)."""
+    return {rec.case_key(r): r for r in records if r.get("kind", "case") == "case"}
+
+
+def env_values(records, field):
+    if field == "timing":
+        return sorted({str(r.get("timing")) for r in records if r.get("time")})
+    return sorted({str((r.get("env") or {}).get(field)) for r in records if r.get("kind", "case") == "case"})
+
+
+def env_differences(base_records, new_records):
+    """[(field, base values, new values)] for every environment field that differs."""
+    out = []
+    for field in (*ENV_FIELDS, "timing"):
+        base, new = env_values(base_records, field), env_values(new_records, field)
+        if base != new:
+            out.append({"field": field, "base": base, "new": new})
+    return out
+
+
+def classify(ratio, ci, threshold):
+    """(verdict, why) for a ratio NEW/BASE of median times and its confidence interval."""
+    significant = ci[0] > 1 or ci[1] < 1
+    if not significant:
+        return "unchanged", "noise: interval includes 1"
+    if ratio > 1 + threshold:
+        return "regression", "slower, significant"
+    if ratio < 1 / (1 + threshold):
+        return "improvement", "faster, significant"
+    return "unchanged", f"significant but within {threshold:.0%}"
+
+
+def compare_case(base, new, threshold):
+    """One row: the case, both medians, the ratio with its interval, the verdict."""
+    row = {"op": new["op"], "backend": new["backend"], "dtype": new["dtype"], "shape": new["shape"],
+           "seed": new.get("seed"), "base_status": base["status"], "new_status": new["status"],
+           "base_median_ms": None, "new_median_ms": None, "ratio": None, "ci": None}
+    if base["status"] == "pass" and new["status"] in ("fail", "error"):
+        return {**row, "verdict": "regression", "why": f"passed, now {new['status']}: {new.get('reason', '')}"}
+    if base["status"] in ("fail", "error") and new["status"] == "pass":
+        return {**row, "verdict": "improvement", "why": f"was {base['status']}, now passes"}
+    b, n = (base.get("time") or {}).get("samples_ms"), (new.get("time") or {}).get("samples_ms")
+    if not b or not n:
+        return {**row, "verdict": "not compared", "why": f"no timing ({base['status']} -> {new['status']})"}
+    row.update(base_median_ms=base["time"]["median_ms"], new_median_ms=new["time"]["median_ms"])
+    row["ratio"] = row["new_median_ms"] / row["base_median_ms"]
+    if min(len(b), len(n)) < MIN_SAMPLES:
+        return {**row, "verdict": "unchanged", "why": f"too few samples (< {MIN_SAMPLES})"}
+    row["ci"] = stats.median_ratio_ci(b, n)
+    verdict, why = classify(row["ratio"], row["ci"], threshold)
+    throttled = [name for name, r in (("base", base), ("new", new)) if (r.get("telemetry") or {}).get("throttled")]
+    if throttled:
+        why += f"; GPU throttled in {' and '.join(throttled)}"
+    return {**row, "verdict": verdict, "why": why}
+
+
+def compare(base_records, new_records, threshold=DEFAULT_THRESHOLD):
+    """Everything `dslbench compare` reports, as one JSON-able dict."""
+    base, new = cases(base_records), cases(new_records)
+    rows = [compare_case(base[key], new[key], threshold) for key in new if key in base]
+    verdicts = ("regression", "improvement", "unchanged", "not compared")
+    return {
+        "threshold": threshold,
+        "env_differences": env_differences(base_records, new_records),
+        "commits": {"base": env_values(base_records, "git_commit"), "new": env_values(new_records, "git_commit")},
+        "cpu_path": any(r.get("device") != "cuda" for r in (*base.values(), *new.values())),
+        "cases": rows,
+        "only_in_base": [list(k) for k in base if k not in new],
+        "only_in_new": [list(k) for k in new if k not in base],
+        "summary": {v: sum(r["verdict"] == v for r in rows) for v in verdicts},
+    }
+
+
+def warnings(result):
+    """The loud lines at the top: what makes the ratios mean something else than code changes."""
+    lines = []
+    if result["env_differences"]:
+        lines.append("WARNING: BASE and NEW differ in environment; ratios mix machine and code changes:")
+        lines += [f"WARNING:   {d['field']}: {', '.join(d['base'])} -> {', '.join(d['new'])}"
+                  for d in result["env_differences"]]
+    if result["cpu_path"]:
+        lines.append("WARNING: CPU-path timings (interpreter, C backend): not performance")
+    return lines
+
+
+HEADER = ["op", "backend", "dtype", "shape", "base_ms", "new_ms", "new/base", "95% CI", "verdict"]
+
+
+def row_cells(r):
+    def num(v, spec):
+        return "-" if v is None else format(v, spec)
+    ci = f"{r['ci'][0]:.3f}-{r['ci'][1]:.3f}" if r["ci"] else "-"
+    return [r["op"], r["backend"], r["dtype"], shape_text(r["shape"]), num(r["base_median_ms"], ".4f"),
+            num(r["new_median_ms"], ".4f"), num(r["ratio"], ".3f"), ci, f"{r['verdict']} ({r['why']})"]
+
+
+def render(result, base_path, new_path):
+    lines = [*warnings(result), f"base: {base_path} (commit {', '.join(result['commits']['base'])})",
+             f"new:  {new_path} (commit {', '.join(result['commits']['new'])})",
+             f"threshold: {result['threshold']:.1%}; 95% bootstrap intervals of the median ratio "
+             f"({stats.BOOTSTRAP_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED})", ""]
+    if result["cases"]:
+        lines.append(render_table(HEADER, [HEADER] + [row_cells(r) for r in result["cases"]]))
+    else:
+        lines.append("no case is in both runs")
+    for side in ("only_in_base", "only_in_new"):
+        if result[side]:
+            lines.append(f"{len(result[side])} case(s) {side.replace('_', ' ')}: not compared")
+    s = result["summary"]
+    lines.append(", ".join(f"{n} {v}" for v, n in s.items()))
+    return "\n".join(lines)
+
+
+def run(base_path, new_path, threshold=DEFAULT_THRESHOLD, as_json=False, fail_on_regression=False):
+    """The command: print the comparison; exit 1 on a regression when asked to."""
+    result = compare(rec.load(base_path), rec.load(new_path), threshold)
+    if as_json:
+        print(json.dumps({"base": base_path, "new": new_path, **result}, indent=1))
+    else:
+        print(render(result, base_path, new_path))
+    return 1 if fail_on_regression and result["summary"]["regression"] else 0
