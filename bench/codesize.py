@@ -1,0 +1,40 @@
+"""Lines of kernel code per DSL per op: what a kernel costs to write, counted the same way for both."""
+import ast
+import io
+import tokenize
+from pathlib import Path
+
+KERNELS = Path(__file__).resolve().parent.parent / "kernels"
+SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+        tokenize.ENCODING, tokenize.ENDMARKER}
+
+
+def docstring_lines(tree):
+    """Line numbers of every docstring (module, class, function): documentation, not code."""
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                lines.update(range(first.lineno, first.end_lineno + 1))
+    return lines
+
+
+def code_lines(source):
+    """Non-blank lines holding code: comments and docstrings do not count."""
+    docs = docstring_lines(ast.parse(source))
+    lines = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in SKIP:
+            lines.update(range(token.start[0], token.end[0] + 1))
+    return len(lines - docs)
+
+
+def kernel_lines(op, kernels=KERNELS):
+    """{dsl: code lines of kernels/<op>/<dsl>.py} for the DSL files the op has."""
+    out = {}
+    for dsl in ("triton", "tilelang"):
+        path = Path(kernels) / op / f"{dsl}.py"
+        if path.exists():
+            out[dsl] = code_lines(path.read_text(encoding="utf-8"))
+    return out

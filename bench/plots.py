@@ -1,0 +1,87 @@
+"""PNG plots for `dslbench report` (matplotlib, Agg: no display needed).
+
+Every plot of a CPU-path run carries "CPU PATH: NOT PERFORMANCE" in its title."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from bench.table import shape_text  # noqa: E402
+
+NOT_PERFORMANCE = "CPU PATH: NOT PERFORMANCE"
+COLORS = {"triton": "tab:blue", "tilelang": "tab:orange"}
+OTHER_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
+
+
+def color(name, index):
+    """The DSLs keep their colours in every plot; vendor baselines take the others in turn."""
+    return COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
+
+
+def grouped_bars(ax, labels, series, ylabel):
+    """Bars of several series side by side at each label; None values are left out. The axis
+    is logarithmic when the values span more than 10x."""
+    width = 0.8 / max(len(series), 1)
+    for i, (name, values) in enumerate(series.items()):
+        xs = [x + i * width for x, v in enumerate(values) if v]
+        ax.bar(xs, [v for v in values if v], width, label=name, color=color(name, i))
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], labels, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    present = [v for values in series.values() for v in values if v]
+    if present and max(present) > 10 * min(present):
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+
+
+def save(fig, path, title, performance):
+    fig.suptitle(title if performance else f"{title}  [{NOT_PERFORMANCE}]", color="black" if performance else "red")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def performance(path, op, dtype, shapes, tflops, vs_vendor, performance):
+    """Left: TFLOP/s per backend across shapes. Right: each DSL's speed over the fastest vendor
+    baseline (1 = as fast), per shape."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    labels = [shape_text(s) for s in shapes]
+    grouped_bars(left, labels, tflops, "TFLOP/s (median)")
+    if vs_vendor:
+        grouped_bars(right, labels, vs_vendor, "speed / fastest vendor baseline")
+        right.axhline(1.0, color="gray", linewidth=1)
+    else:
+        right.text(0.5, 0.5, "no vendor baseline timed", ha="center", transform=right.transAxes)
+    save(fig, path, f"{op} {dtype}", performance)
+
+
+def compile_times(path, op, dtypes, medians, spans, performance):
+    """Median compile time per DSL per dtype, the whiskers spanning min to max over shapes."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    width = 0.8 / max(len(medians), 1)
+    for i, (dsl, values) in enumerate(medians.items()):
+        xs = [x + i * width for x, v in enumerate(values) if v]
+        low = [v - s[0] for v, s in zip(values, spans[dsl]) if v]
+        high = [s[1] - v for v, s in zip(values, spans[dsl]) if v]
+        ax.bar(xs, [v for v in values if v], width, yerr=[low, high], label=dsl, color=color(dsl, i), capsize=3)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(dtypes))], dtypes)
+    ax.set_ylabel("compile ms (median; min-max)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    save(fig, path, f"{op}: compile time", performance)
+
+
+def speed_ratio(path, groups):
+    """TileLang/Triton speed per shape, one row of points per op and dtype, on a log axis."""
+    fig, ax = plt.subplots(figsize=(7, 1.8 + 0.4 * len(groups)))
+    for y, (label, ratios) in enumerate(groups.items()):
+        ax.scatter(ratios, [y] * len(ratios), color="tab:orange", alpha=0.7)
+    ax.set_yticks(range(len(groups)), list(groups))
+    ax.set_ylim(-0.7, len(groups) - 0.3)
+    ax.axvline(1.0, color="gray", linewidth=1)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.2g}x"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("TileLang speed / Triton speed per shape (> 1: TileLang faster)")
+    save(fig, path, "TileLang vs Triton", True)

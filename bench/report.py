@@ -1,0 +1,219 @@
+"""`dslbench report RUN.jsonl [--out DIR]`: a markdown report with PNG plots, ending in a verdict.
+
+Per op and dtype: TFLOP/s per backend across shapes and the speed over the vendor baseline;
+correctness; compile and autotune time; the `dslbench inspect` metrics when the file has them;
+lines of kernel code per DSL. A CPU-path run renders too, marked as not performance data.
+"""
+import statistics
+from pathlib import Path
+
+from bench import analysis as an
+from bench import codesize, plots, verdict
+from bench.records import load
+from bench.table import shape_text
+
+NOT_PERFORMANCE = ("> **CPU-path run: not performance data.** Triton ran in its interpreter and TileLang through "
+                   "its C backend; their times measure those, not the kernels on a GPU. This report speaks only "
+                   "of correctness, code size and compile cost.")
+# SASS opcodes that tell the code path: warpgroup MMA (HGMMA, QGMMA for fp8) or the older HMMA;
+# TMA loads (UTMALDG) or cp.async (LDGSTS); shared-memory traffic; barriers.
+OPCODES = ("HGMMA", "QGMMA", "HMMA", "UTMALDG", "UTMASTG", "LDGSTS", "LDSM", "LDS", "STS", "LDG", "STG", "BAR")
+INSPECT_METRICS = ("compile_ms", "registers", "spill_store_bytes", "spill_load_bytes", "smem_bytes", "threads")
+
+
+def table(header, rows):
+    """A markdown table."""
+    def cells(row):
+        return "| " + " | ".join(str(c).replace("|", "/") for c in row) + " |"
+    return [cells(header), "|" + "---|" * len(header), *(cells(r) for r in rows), ""]
+
+
+def num(value, spec=".3g"):
+    return "-" if value is None else format(value, spec)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def header(path, cases, machines, performance):
+    envs = [r.get("env") or {} for r in cases]
+    def values(key):
+        return ", ".join(sorted({str(e.get(key)) for e in envs})) or "-"
+    lines = [f"# dslbench report: {Path(path).name}", ""]
+    if not performance:
+        lines += [NOT_PERFORMANCE, ""]
+    lines += table(["", ""], [
+        ["cases", len(cases)], ["devices", values("device_name")], ["timing", ", ".join(sorted({str(r.get("timing")) for r in cases if r.get("timing")})) or "-"],
+        ["torch / triton / tilelang", f"{values('torch')} / {values('triton')} / {values('tilelang')}"],
+        ["CUDA / driver", f"{values('cuda')} / {values('driver')}"], ["git commit", values("git_commit")],
+        ["finished (UTC)", f"{min((r.get('utc') or '' for r in cases), default='-')} to {max((r.get('utc') or '' for r in cases), default='-')}"]])
+    for m in machines:
+        lines += [f"Measured machine peak: {num(m.get('peak_tflops_bf16'), '.0f')} TFLOP/s bf16, "
+                  f"{num(m.get('peak_gbps'), '.0f')} GB/s ({m.get('method', 'measured at the start of the run')}).", ""]
+    throttled = sum(bool((r.get("telemetry") or {}).get("throttled")) for r in cases)
+    if throttled:
+        lines += [f"> **Warning:** {throttled} case(s) ran while the GPU reported throttling (see `telemetry`).", ""]
+    return lines
+
+
+def performance_rows(records):
+    rows = []
+    for shape in an.shapes(records):
+        for backend in an.backends(records):
+            r = an.find(records, backend, shape)
+            if not r or backend == "reference":
+                continue
+            t = r.get("time") or {}
+            vendor = an.fastest_vendor(records, shape)
+            ratio = an.speed_vs_vendor(records, backend, shape)
+            rows.append([shape_text(shape), backend, r["status"] + (" (emulated)" if r.get("emulated") else ""),
+                         num(t.get("median_ms"), ".4g"), f"{num(t.get('p10_ms'), '.4g')}-{num(t.get('p90_ms'), '.4g')}" if t else "-",
+                         num(t.get("cv"), ".1%"), num(r.get("tflops"), ".3g"), num(r.get("gbps"), ".3g"),
+                         num((r.get("roofline") or {}).get("pct_of_peak"), ".0f"),
+                         f"{ratio:.2f}x {vendor[0]}" if ratio else "-", an.config_text(r.get("config"))])
+    return rows
+
+
+PERF_HEADER = ["shape", "backend", "status", "median ms", "p10-p90 ms", "cv", "TFLOP/s", "GB/s", "% of roof",
+               "speed vs fastest vendor", "config"]
+
+
+def performance_section(groups, out, performance):
+    lines, pngs = ["## Performance per op and dtype", ""], []
+    if not performance:
+        lines += ["> CPU-path times and TFLOP/s below are not performance: they are kept to show the report renders.", ""]
+    for (op, dtype), records in groups.items():
+        shapes = an.shapes(records)
+        names = [b for b in an.backends(records) if b != "reference"]
+        tflops = {b: [(an.find(records, b, s) or {}).get("tflops") if an.median_ms(an.find(records, b, s)) else None
+                      for s in shapes] for b in names}
+        vs_vendor = {b: [an.speed_vs_vendor(records, b, s) for s in shapes] for b in names if b in an.DSLS}
+        png = out / f"perf_{op}_{dtype}.png"
+        plots.performance(png, op, dtype, shapes, tflops, vs_vendor if an.vendors(records) else {}, performance)
+        pngs.append(png)
+        lines += [f"### {op} {dtype}", "", f"![{op} {dtype}]({png.name})", ""]
+        lines += table(PERF_HEADER, performance_rows(records))
+    return lines, pngs
+
+
+def rel_tolerance(tolerance):
+    """The normwise tolerance of a record (the smallest one when it has one per output)."""
+    if not tolerance:
+        return None
+    if "rel" in tolerance:
+        return tolerance["rel"]
+    return min(t[0] if isinstance(t, (list, tuple)) else t["rel"] for t in tolerance.values())
+
+
+def correctness_section(groups):
+    rows, problems = [], []
+    for (op, dtype), records in groups.items():
+        for backend in an.backends(records):
+            mine = [r for r in records if r["backend"] == backend]
+            c = an.status_counts(records, backend)
+            worst = max((r["rel_err"] / rel_tolerance(r.get("tolerance")) for r in mine
+                         if r.get("rel_err") is not None and rel_tolerance(r.get("tolerance"))), default=None)
+            rows.append([op, dtype, backend, an.pass_rate(c), c["fail"], c["error"], c["skipped"],
+                         "yes" if any(r.get("emulated") for r in mine) else "no", num(worst, ".2g")])
+            problems += [f"- {op} {dtype} {backend} {shape_text(r['shape'])}: **{r['status']}**: {r.get('reason', '')}"
+                         for r in mine if r["status"] in ("fail", "error")]
+    lines = ["## Correctness", "", "Each case against the float64 reference; `worst error / tolerance` is the largest "
+             "normwise relative error over the op's tolerance for the dtype (a pass needs <= 1).", ""]
+    lines += table(["op", "dtype", "backend", "passed", "failed", "errors", "skipped", "emulated", "worst error / tolerance"], rows)
+    skipped = sorted({f"{r['backend']} {r['dtype']}: {r.get('reason', '')}" for rs in groups.values() for r in rs
+                      if r["status"] == "skipped"})
+    return lines + (problems[:40] + [""] if problems else []) + ([f"Skipped: {'; '.join(skipped)}", ""] if skipped else [])
+
+
+def compile_section(groups, out, performance):
+    rows, per_op = [], {}
+    for (op, dtype), records in groups.items():
+        for backend in (b for b in an.backends(records) if b in an.DSLS):
+            mine = [r for r in records if r["backend"] == backend and r.get("compile_ms") is not None]
+            times = [r["compile_ms"] for r in mine]
+            tried = [len(r.get("autotune") or []) for r in mine]
+            failed = sum(1 for r in mine for a in r.get("autotune") or [] if "error" in a)
+            rows.append([op, dtype, backend, num(median(times), ".0f"), f"{num(min(times, default=None), '.0f')}-{num(max(times, default=None), '.0f')}",
+                         num(median(r.get("autotune_ms") for r in mine), ".0f"), max(tried, default=0), failed])
+            per_op.setdefault(op, {}).setdefault(dtype, {})[backend] = times
+    lines = ["## Compile and autotune time", "", "Compile: building the kernel plus its first call, cold caches. "
+             "Autotune: timing every config of the shared list, compile excluded.", ""]
+    if not performance:
+        lines += ["> On the CPU paths Triton's interpreter generates no code and TileLang compiles C, not CUDA: "
+                  "these are not GPU compile costs (`dslbench inspect` measures those).", ""]
+    lines += table(["op", "dtype", "backend", "compile ms (median)", "min-max", "autotune ms (median)",
+                    "configs tried", "configs failed"], rows)
+    pngs = []
+    for op, dtypes in per_op.items():
+        names = list(dict.fromkeys(b for d in dtypes.values() for b in d))
+        medians = {b: [median(dtypes[d].get(b, [])) for d in dtypes] for b in names}
+        spans = {b: [(min(dtypes[d].get(b) or [0]), max(dtypes[d].get(b) or [0])) for d in dtypes] for b in names}
+        png = out / f"compile_{op}.png"
+        plots.compile_times(png, op, list(dtypes), medians, spans, performance)
+        pngs.append(png)
+        lines += [f"![{op} compile time]({png.name})", ""]
+    return lines, pngs
+
+
+def inspect_row(r, metrics, opcodes):
+    m = r.get("metrics") or {}
+    sass = m.get("sass") or {}
+    return [r.get("op"), r.get("backend"), r.get("dtype"), an.config_text(r.get("config")), r.get("arch", "-"),
+            r.get("status", "-"), *(num(m.get(k, r.get(k)), ".4g") for k in metrics),
+            *(sass.get(o, 0) for o in opcodes), sum(sass.values()) if sass else "-"]
+
+
+def inspect_section(inspects):
+    """The `dslbench inspect` records: compile facts and the SASS instruction mix per config."""
+    if not inspects:
+        return []
+    def scalars(r):
+        return {k for k, v in (r.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    present = set().union(*(scalars(r) for r in inspects))
+    metrics = [k for k in INSPECT_METRICS if k in present] or sorted(present)
+    opcodes = [o for o in OPCODES if any(((r.get("metrics") or {}).get("sass") or {}).get(o) for r in inspects)]
+    shapes = sorted({shape_text(r["shape"]) for r in inspects if r.get("shape")})
+    lines = ["## Compiled code (dslbench inspect)", "",
+             f"Each config compiled cold for the GPU arch without a GPU (shape {', '.join(shapes) or '-'}); "
+             "instruction counts are static SASS counts, not executed ones.", ""]
+    header = ["op", "backend", "dtype", "config", "arch", "status", *metrics, *opcodes, "instructions"]
+    return lines + table(header, [inspect_row(r, metrics, opcodes) for r in inspects])
+
+
+def code_size(ops):
+    return {op: codesize.kernel_lines(op) for op in ops}
+
+
+def code_section(sizes):
+    rows = [[op, s.get("triton", "-"), s.get("tilelang", "-"),
+             num(s["tilelang"] / s["triton"], ".2f") if s.get("triton") and s.get("tilelang") else "-"]
+            for op, s in sizes.items()]
+    return ["## Kernel code size", "", "Non-blank lines of kernels/<op>/triton.py and tilelang.py that are neither "
+            "comments nor docstrings (the whole kernel and, for Triton, its host wrapper).", ""] + table(
+        ["op", "Triton lines", "TileLang lines", "TileLang / Triton"], rows)
+
+
+def write(path, out=None):
+    """Write DIR/report.md and its PNGs for the run in `path`; return (report path, PNG paths)."""
+    cases, machines, inspects = an.split(load(path))
+    out = Path(out) if out else Path(path).with_name(Path(path).stem + "-report")
+    out.mkdir(parents=True, exist_ok=True)
+    performance = an.is_performance(cases)
+    groups = an.by_group(cases)
+    sizes = code_size(an.unique([r["op"] for r in cases + inspects]))
+    perf_lines, perf_pngs = performance_section(groups, out, performance)
+    compile_lines, compile_pngs = compile_section(groups, out, performance)
+    verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out)
+    lines = [*header(path, cases, machines, performance), *perf_lines, *correctness_section(groups),
+             *compile_lines, *inspect_section(inspects), *code_section(sizes), *verdict_lines]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report, perf_pngs + compile_pngs + verdict_pngs
+
+
+def run(path, out=None):
+    report, pngs = write(path, out)
+    print(f"wrote {report} and {len(pngs)} plots")
+    return 0
