@@ -5,7 +5,8 @@ Conventions every op folder follows, so that this file needs no per-op code:
   where flags = spec.kernel_flags(shape) (e.g. causal) and config is one of spec.CONFIGS.
 - kernels/<op>/tilelang.py has a factory <op>_kernel(**shape, dtype=..., **config) returning
   a prim_func whose parameters are (*inputs, *outputs) in the spec's order.
-- kernels/<op>/baselines.py maps a vendor backend name to fn(*inputs, *outputs, **flags).
+- kernels/<op>/baselines.py maps a vendor backend name to fn(*inputs, *outputs, **flags);
+  fn.outputs, if set, names the outputs it produces (e.g. SDPA: o but no lse): only those are checked.
 On the CPU, Triton runs in its interpreter and TileLang through its C backend; a dtype
 that CPU path cannot hold runs on values rounded to it, stored in fp32 (`emulated`).
 """
@@ -108,7 +109,7 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
     native = CPU_NATIVE.get(backend, ())
     run_in = emulate(inputs, native + CPU_NATIVE_INPUTS.get(backend, ())) if emulated else inputs
     run_out = emulate(real_outputs, native) if emulated else real_outputs
-    flags = spec.kernel_flags(shape)
+    flags, produces = spec.kernel_flags(shape), spec.OUTPUTS
     if backend == "triton":
         build = triton_builder(spec, flags, run_in, run_out, device)
     elif backend == "tilelang":
@@ -119,11 +120,12 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
         if reason:
             raise Skip(reason)
         build = lambda config: lambda: fn(*run_in.values(), *run_out.values(), **flags)  # noqa: E731
-        config = None
+        config, produces = None, getattr(fn, "outputs", produces)
     if emulated:
         build = rounding(build, run_out, real_outputs)
     prepared = autotune(build, spec.configs_for(dtype), device) if config == "autotune" else compiled(build, config, device)
-    prepared.outputs, prepared.emulated = real_outputs, emulated
+    prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
+    prepared.emulated = emulated
     return prepared
 
 

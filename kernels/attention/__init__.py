@@ -1,0 +1,1 @@
+"""Attention forward (FlashAttention-2 style): spec, Triton and TileLang kernels, vendor baselines."""
