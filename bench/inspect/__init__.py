@@ -27,10 +27,10 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
     """Every (op, backend, dtype, config, arch) to compile, each name checked before any compile;
     a DSL's rows sit next to the other's for the same case. every_config=False keeps one config
     per dtype, a different one for each dtype in turn (quick, and still covers several)."""
-    specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
-    backends = ops.parse_list(backend_text, DSLS, "backend")
-    dtypes = ops.parse_list(dtype_text, list(dict.fromkeys(d for s in specs for d in s.DTYPES)), "dtype")
     archs = toolchain.parse_archs(arch_text)
+    backends = ops.parse_list(backend_text, DSLS, "backend")
+    specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
+    dtypes = ops.parse_list(dtype_text, list(dict.fromkeys(d for s in specs for d in s.DTYPES)), "dtype")
     if "tilelang" in backends:
         toolchain.nvcc()  # a missing or mixed CUDA wheel: one line, before anything runs
     toolchain.triton_tool("cuobjdump")
@@ -40,7 +40,7 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
         for i, dtype in enumerate(d for d in dtypes if d in spec.DTYPES):
             configs = spec.configs_for(dtype)
             configs = configs if every_config else configs[i % len(configs):][:1]
-            out += [dict(op=spec.NAME, backend=b, dtype=dtype, shape=shape, config=c, arch=a.name)
+            out += [dict(op=spec.NAME, spec=spec.__name__, backend=b, dtype=dtype, shape=shape, config=c, arch=a.name)
                     for a in archs for c in configs for b in backends]
     return out
 

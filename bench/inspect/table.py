@@ -19,7 +19,8 @@ def config_text(config):
     """{'block_M': 128, 'block_N': 256, 'block_K': 64, 'num_stages': 3, 'threads': 256} -> '128x256x64 s3 t256'."""
     if not config:
         return "-"
-    blocks = "x".join(str(v) for k, v in config.items() if k.startswith("block_"))
+    blocks = {k[len("block_"):]: v for k, v in config.items() if k.startswith("block_")}
+    blocks = "x".join(map(str, blocks.values())) if len(blocks) > 1 else "".join(f"{k}{v}" for k, v in blocks.items())
     short = {"num_stages": "s", "threads": "t"}
     rest = [f"{short[k]}{v}" if k in short else f"{k}={v}" for k, v in config.items() if not k.startswith("block_")]
     return " ".join(([blocks] if blocks else []) + rest)

@@ -5,6 +5,7 @@ imported: with it set (as the CPU tests and `check` do), @triton.jit would give 
 function, which cannot be compiled for a GPU. Each worker imports the DSLs and warms Triton up
 once, so that no compile time includes an import or a one-time setup.
 """
+import importlib
 import os
 
 from bench.inspect.toolchain import ARCHS
@@ -24,12 +25,11 @@ def init(archs, backends):
 
 
 def compile_case(job):
-    """{status, reason, metrics} for one job (op, backend, dtype, shape, config, arch)."""
-    from bench import ops
+    """{status, reason, metrics} for one job (op, its spec module, backend, dtype, shape, config, arch)."""
     from bench.inspect.sass import analyze
 
     try:
-        spec = ops.load_spec(job["op"])
+        spec = importlib.import_module(job["spec"])
         if job["backend"] == "triton":
             from bench.inspect.triton_build import compile_triton as build
         else:

@@ -1,0 +1,162 @@
+"""`dslbench inspect`: both DSLs' kernels compile for Hopper without a GPU, and the 16-bit dot
+kernels really use Hopper's warpgroup MMA (HGMMA), not a silent fallback to the older HMMA.
+
+The compiling tests need the `inspect` extra (nvcc from the CUDA wheels); without it they skip
+and say so. The parsing and error tests run everywhere.
+"""
+import json
+import os
+
+import pytest
+
+from bench import cli, inspect as compile_report, ops
+from bench.inspect import sass, table, toolchain
+from bench.records import load
+
+# Ops whose fp16/bf16 kernels are built around a tensor-core dot: on sm_90a both DSLs must
+# emit warpgroup MMA for them. (An op not in OPS yet is simply not checked.)
+WGMMA_OPS = ("matmul", "attention")
+
+
+def extra_missing():
+    try:
+        toolchain.nvcc()
+    except ops.UsageError as exc:
+        return str(exc)
+    return None
+
+
+needs_extra = pytest.mark.skipif(extra_missing() is not None,
+                                 reason=f"the `inspect` extra is not installed: {extra_missing()}")
+
+
+# --- reading compiler output: no compiler needed ------------------------------------------
+
+SASS = """
+        /*0000*/                   LDC R1, c[0x0][0x28] ;                   /* 0x00000a00ff017b82 */
+                                                                            /* 0x000fe40000000800 */
+        /*0a30*/              @!P0 HGMMA.64x256x16.F32 R24, gdesc[UR4], R24 ;  /* 0x... */
+        /*0a40*/                   HGMMA.64x256x16.F32 R24, gdesc[UR8], R24, gsb0 ;
+        /*0a50*/             @!UPT UTMALDG.2D [UR8], [UR4] ;
+        /*0a60*/                   WARPGROUP.ARRIVE ;
+        /*0a70*/                   WARPGROUP.DEPBAR.LE gsb0, 0x0 ;
+        /*0a80*/               @P1 BAR.SYNC.DEFER_BLOCKING 0x0 ;
+"""
+
+
+def test_sass_opcodes_are_counted_without_modifiers_or_predicates():
+    counts = sass.count_instructions(SASS)
+    assert counts == {"HGMMA": 2, "WARPGROUP": 2, "LDC": 1, "UTMALDG": 1, "WARPGROUP.ARRIVE": 1, "BAR": 1}
+
+
+def test_ptxas_log_is_parsed():
+    log = """ptxas info    : Compiling entry function 'matmul_kernel' for 'sm_90a'
+    24 bytes stack frame, 16 bytes spill stores, 8 bytes spill loads
+ptxas info    : Used 240 registers, used 1 barriers, 1024 bytes smem"""
+    assert sass.parse_ptxas_log(log) == {"stack_bytes": 24, "spill_store_bytes": 16, "spill_load_bytes": 8,
+                                         "registers": 240, "static_smem_bytes": 1024}
+    no_smem = sass.parse_ptxas_log("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\nUsed 96 registers")
+    assert no_smem["static_smem_bytes"] == 0 and no_smem["registers"] == 96
+    assert sass.parse_ptxas_log("")["registers"] is None
+
+
+def test_config_text():
+    config = dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256)
+    assert table.config_text(config) == "128x256x64 s3 t256"
+    assert table.config_text(dict(block_M=64, threads=128, causal_skip=1)) == "M64 t128 causal_skip=1"
+
+
+# --- bad input: one line, exit 2 -------------------------------------------------------------
+
+def test_unknown_arch_names_the_valid_ones(capsys):
+    assert cli.main(["inspect", "--arch", "sm_90a,sm_91"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["dslbench: error: unknown arch 'sm_91'; valid archs: sm_80, sm_89, sm_90a, sm_100a"]
+
+
+def test_missing_compiler_wheel_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setattr(toolchain, "cuda_root", lambda: None)
+    assert cli.main(["inspect", "--op", "matmul"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install -e .[inspect]" in err[0] and "nvidia-cuda-nvcc" in err[0]
+    assert compile_report.jobs("matmul", "triton")  # Triton alone needs no CUDA wheel
+
+
+def test_mixed_cuda_releases_are_refused(monkeypatch):
+    if extra_missing():
+        pytest.skip(f"the `inspect` extra is not installed: {extra_missing()}")
+    monkeypatch.setattr(toolchain, "release", lambda wheel: "13.5" if wheel == "nvidia-nvvm" else "13.0")
+    with pytest.raises(ops.UsageError, match="different releases.*nvidia-nvvm 13.5"):
+        toolchain.nvcc()
+
+
+# --- compiling: the inspect extra -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def records():
+    """Every op x dtype x DSL for sm_90a (one config per dtype, a different one each), and
+    matmul fp16 for sm_80 (no warpgroup MMA there), compiled in one go."""
+    job_list = compile_report.jobs(arch_text="sm_90a", every_config=False)
+    job_list += compile_report.jobs("matmul", dtype_text="fp16", arch_text="sm_80", every_config=False)
+    return list(compile_report.run(job_list))
+
+
+def uses_warpgroup_mma(record):
+    return record["metrics"]["sass"].get("HGMMA", 0) > 0
+
+
+@needs_extra
+def test_every_kernel_of_both_dsls_compiles_for_sm_90a(records):
+    hopper = [r for r in records if r["arch"] == "sm_90a"]
+    expected = {(op, d, b) for op in ops.OPS for d in ops.load_spec(op).DTYPES for b in ops.DSLS}
+    assert {(r["op"], r["dtype"], r["backend"]) for r in hopper} == expected
+    for r in hopper:
+        where = f"{r['op']} {r['backend']} {r['dtype']} {r['config']}"
+        assert r["status"] == "compiled", f"{where}: {r['reason']}"
+        m = r["metrics"]
+        assert 0 < m["registers"] <= 255 and m["threads"] >= 32, where
+        assert m["smem_bytes"] > 0 and m["compile_ms"] > 0 and sum(m["sass"].values()) > 10, where
+    # compiled although this test process runs Triton in its interpreter
+    assert os.environ.get("TRITON_INTERPRET") == "1" or cli_device() == "cuda"
+
+
+@needs_extra
+@pytest.mark.parametrize("backend", ops.DSLS)
+@pytest.mark.parametrize("dtype", ["fp16", "bf16"])
+@pytest.mark.parametrize("op", [op for op in WGMMA_OPS if op in ops.OPS])
+def test_16bit_dot_kernels_use_warpgroup_mma_on_hopper(records, op, dtype, backend):
+    [r] = [r for r in records if (r["op"], r["dtype"], r["backend"], r["arch"]) == (op, dtype, backend, "sm_90a")]
+    assert r["status"] == "compiled", r["reason"]
+    counts = r["metrics"]["sass"]
+    assert uses_warpgroup_mma(r), (f"{backend} {op} {dtype} {r['config']} on sm_90a has no HGMMA "
+                                   f"(HMMA {counts.get('HMMA', 0)}): fell back to warp-level MMA")
+
+
+@needs_extra
+def test_the_warpgroup_mma_check_fails_without_it(records):
+    """On sm_80 there is no warpgroup MMA: the check above must say no (the dot is HMMA there)."""
+    ampere = [r for r in records if r["arch"] == "sm_80"]
+    assert {r["backend"] for r in ampere} == set(ops.DSLS)
+    for r in ampere:
+        assert r["status"] == "compiled", r["reason"]
+        assert not uses_warpgroup_mma(r) and r["metrics"]["sass"].get("HMMA", 0) > 0
+
+
+@needs_extra
+def test_cli_json_and_out_file(tmp_path, capsys):
+    out = tmp_path / "inspect.jsonl"
+    args = ["inspect", "--op", "matmul", "--backend", "triton", "--dtype", "fp32", "--json", "--out", str(out)]
+    assert cli.main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = load(out)
+    assert printed == stored and len(stored) == len(ops.load_spec("matmul").configs_for("fp32"))
+    for r in stored:
+        assert r["kind"] == "inspect" and r["arch"] == "sm_90a" and r["status"] == "compiled"
+        assert {"schema", "op", "backend", "dtype", "shape", "config", "metrics", "env", "utc"} <= r.keys()
+        assert {"registers", "spill_store_bytes", "smem_bytes", "compile_ms", "sass"} <= r["metrics"].keys()
+
+
+def cli_device():
+    from bench.env import device
+
+    return device()
