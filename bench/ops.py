@@ -5,7 +5,7 @@ tilelang.py. Nothing here imports torch or a DSL, so `dslbench --help` stays fas
 """
 import importlib
 
-OPS = ("matmul", "act_quant", "attention")
+OPS = ("matmul", "act_quant", "attention", "fp8_gemm")
 BACKENDS = ("triton", "tilelang", "torch", "reference")
 DSLS = ("triton", "tilelang")
 
