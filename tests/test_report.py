@@ -1,0 +1,132 @@
+"""dslbench report: renders from a real CPU run (marked not performance, no speed claims), and
+from GPU-like records its verdict is computed from the data: geometric means, wins, evidence."""
+import subprocess
+import sys
+
+import pytest
+from synthetic import case, inspect, samples, write
+
+from bench import codesize
+from bench.report import write as write_report
+
+SHAPES = [{"M": 33, "N": 20, "K": 17}]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def cpu_report(tmp_path_factory):
+    """`dslbench run` on tiny shapes, then `dslbench report` on its file."""
+    tmp = tmp_path_factory.mktemp("cpu")
+    run = tmp / "run.jsonl"
+    shape_args = [a for s in SHAPES for a in ("--shape", ",".join(f"{k}={v}" for k, v in s.items()))]
+    p = subprocess.run([sys.executable, "-m", "bench", "run", "--op", "matmul", "--dtype", "fp16,bf16", "--inline",
+                        "--quiet", *shape_args, "--out", str(run)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([sys.executable, "-m", "bench", "report", str(run), "--out", str(tmp / "report")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return tmp / "report", (tmp / "report" / "report.md").read_text()
+
+
+def test_cpu_report_is_marked_not_performance_at_the_top(cpu_report):
+    _, text = cpu_report
+    assert "not performance data" in "\n".join(text.splitlines()[:4])
+
+
+def test_cpu_report_has_the_tables_and_plots(cpu_report):
+    out, text = cpu_report
+    for heading in ("### matmul fp16", "### matmul bf16", "## Correctness", "## Compile and autotune time",
+                    "## Kernel code size"):
+        assert heading in text
+    assert text.count("| shape | backend | status | median ms |") == 2
+    assert "| matmul | bf16 | tilelang | 1/1 | 0 | 0 | 0 | yes |" in text  # bf16 is emulated on the CPU
+    lines = codesize.kernel_lines("matmul")
+    assert f"| matmul | {lines['triton']} | {lines['tilelang']} |" in text
+    for png in ("perf_matmul_fp16.png", "perf_matmul_bf16.png", "compile_matmul.png"):
+        assert f"]({png})" in text
+        assert (out / png).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_cpu_verdict_speaks_only_of_correctness_code_and_compile(cpu_report):
+    _, text = cpu_report
+    verdict = text.split("## Verdict: is TileLang a real alternative to Triton?", 1)[1]
+    assert "Not performance data" in verdict and "Speed not assessed: CPU-path run" in verdict
+    assert "passes 2/2 checks, Triton 2/2" in verdict
+    assert "### Speed" not in verdict and "faster" not in verdict and "geomean" not in verdict
+
+
+CONFIG_A = {"block_M": 128, "block_N": 128, "block_K": 64, "num_stages": 4, "threads": 256}
+CONFIG_B = {"block_M": 64, "block_N": 128, "block_K": 64, "num_stages": 4, "threads": 128}
+BIG = [{"M": 4096, "N": 4096, "K": 4096}, {"M": 16, "N": 4096, "K": 4096}, {"M": 2048, "N": 2048, "K": 2048}]
+
+
+def gpu_run(tilelang_status="pass"):
+    """TileLang 2x faster on BIG[0] (other config), 2x slower on BIG[1] (same config), equal on BIG[2]."""
+    triton_ms, tilelang_ms = [1.0, 0.1, 0.5], [0.5, 0.2, 0.5]
+    records = []
+    for i, shape in enumerate(BIG):
+        records.append(case("triton", shape, samples(triton_ms[i], 0.01, 30, i), config=CONFIG_A))
+        records.append(case("tilelang", shape, samples(tilelang_ms[i], 0.01, 30, 10 + i),
+                            config=CONFIG_B if i == 0 else CONFIG_A, status=tilelang_status if i == 2 else "pass"))
+        records.append(case("torch", shape, samples(0.4, 0.01, 30, 20 + i)))
+    records += [inspect("triton", CONFIG_A, 200, {"HGMMA": 16, "LDGSTS": 8}),
+                inspect("tilelang", CONFIG_A, 100, {"HGMMA": 16, "UTMALDG": 4}),
+                inspect("tilelang", CONFIG_B, 90, {"HGMMA": 8, "UTMALDG": 4})]
+    return records
+
+
+def verdict_of(tmp_path, records):
+    report, pngs = write_report(write(tmp_path / "gpu.jsonl", records), tmp_path / "out")
+    text = report.read_text()
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in pngs)
+    return text, text.split("## Verdict", 1)[1]
+
+
+def test_gpu_verdict_is_computed_from_the_data(tmp_path):
+    text, verdict = verdict_of(tmp_path, gpu_run())
+    assert "not performance" not in text.lower()
+    # Ratios 2, 0.5, 1: geometric mean 1.00, range 0.5-2, one win each.
+    assert "| matmul | fp16 | 3 | 1.00x | 0.50x-2.00x | 1 | 1 |" in verdict
+    assert "**Yes**: TileLang meets the rule in 1 of 1 op/dtype groups." in verdict
+    assert "speed_tilelang_vs_triton.png" in verdict
+
+
+def test_gpu_verdict_gives_the_evidence_of_each_win(tmp_path):
+    _, verdict = verdict_of(tmp_path, gpu_run())
+    wins = {line.split(":")[0]: line for line in verdict.splitlines() if line.startswith("- matmul fp16 M=")}
+    tilelang = wins["- matmul fp16 M=4096,N=4096,K=4096"]
+    assert "**TileLang 2.00x faster**" in tilelang and "configs differ" in tilelang
+    assert "registers 90 vs 200" in tilelang and "loads TMA vs cp.async" in tilelang
+    triton = wins["- matmul fp16 M=16,N=4096,K=4096"]
+    assert "**Triton 2.00x faster**" in triton and "both chose" in triton and "registers 100 vs 200" in triton
+    assert "M=2048" not in "".join(wins)  # a tie is no win
+
+
+def test_gpu_verdict_says_no_when_tilelang_fails_a_check_triton_passes(tmp_path):
+    _, verdict = verdict_of(tmp_path, gpu_run(tilelang_status="fail"))
+    assert "**No**" in verdict and "passes 67% of checks vs Triton's 100%" in verdict
+    assert "M=2048,N=2048,K=2048: Triton pass, TileLang fail" in verdict
+
+
+def test_inspect_records_are_rendered(tmp_path):
+    text, _ = verdict_of(tmp_path, gpu_run())
+    section = text.split("## Compiled code (dslbench inspect)", 1)[1].split("\n## ", 1)[0]
+    assert "| op | backend | dtype | config | arch | status | compile_ms | registers |" in section
+    assert "HGMMA" in section and "UTMALDG" in section and "LDGSTS" in section
+    assert "| matmul | tilelang | fp16 | M=64,N=128,K=64,stages=4,threads=128 | sm_90a | pass | 900 | 90 |" in section
+
+
+def test_code_lines_skip_blanks_comments_and_docstrings():
+    source = '''"""Module docstring,
+over two lines."""
+import x  # a comment after code counts as code
+
+
+def f(a):
+    """Docstring."""
+    # a comment line
+    s = """a string that is
+not a docstring"""
+    return a
+'''
+    assert codesize.code_lines(source) == 5  # import, def, s = (two lines), return
