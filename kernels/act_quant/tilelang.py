@@ -16,10 +16,10 @@ MANTISSA_BITS = 23  # of fp32
 def pow2_ceil(s):
     """2^ceil(log2 s) for a positive normal fp32 s, exactly, on its bits: keep the exponent,
     add one if any mantissa bit is set, clear the mantissa."""
-    bits = T.reinterpret("int32", s)
+    bits = T.reinterpret(value=s, dtype="int32")
     exponent = T.shift_right(bits, MANTISSA_BITS)
     exponent = exponent + T.if_then_else(T.bitwise_and(bits, (1 << MANTISSA_BITS) - 1) != 0, 1, 0)
-    return T.reinterpret("float32", T.shift_left(exponent, MANTISSA_BITS))
+    return T.reinterpret(value=T.shift_left(exponent, MANTISSA_BITS), dtype="float32")
 
 
 def act_quant_kernel(M, N, ue8m0, dtype, block_M, threads):

@@ -17,7 +17,7 @@ GROUP_M = 8  # panel width of the block rasterization, as Triton's GROUP_M
 def scale_value(s, ue8m0):
     """A scale as stored -> fp32: an exponent byte goes into fp32's exponent field."""
     if ue8m0:
-        return T.reinterpret("float32", T.shift_left(T.Cast("int32", s), 23))
+        return T.reinterpret(value=T.shift_left(T.Cast("int32", s), 23), dtype="float32")
     return s
 
 

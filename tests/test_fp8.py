@@ -1,0 +1,176 @@
+"""DeepSeek-V3.2's FP8 kernels (act_quant, fp8_gemm): both DSLs against the float64 reference,
+the UE8M0 scale properties, the e4m3 error bound, ragged M, and checks that must fail."""
+import pytest
+import torch
+
+from bench import backends, check, ops, runner
+from kernels.act_quant import spec as aq
+from kernels.fp8_gemm import spec as gemm
+from tests.conftest import DEVICE
+
+DSLS = ["triton", "tilelang"]
+E4M3_UNIT = 2.0 ** -4  # e4m3 keeps 3 mantissa bits: rounding to nearest is within 2^-4 relative
+E4M3_SUBNORMAL_STEP = 2.0 ** -9  # spacing below e4m3's smallest normal, 2^-6
+
+
+def run(backend, spec, shape, inputs, config=None):
+    """The backend's outputs for these inputs (first shared config unless one is given)."""
+    config = config or spec.configs_for("e4m3")[0]
+    return backends.prepare(backend, spec, shape, "e4m3", config, inputs, DEVICE).outputs
+
+
+def passes(spec, shape, inputs, outputs):
+    reference = spec.reference(inputs, **spec.kernel_flags(shape))
+    return check.compare(outputs, reference, spec.TOLERANCE["e4m3"])
+
+
+@pytest.mark.parametrize("spec", [aq, gemm], ids=["act_quant", "fp8_gemm"])
+@pytest.mark.parametrize("case", range(4))
+def test_every_backend_matches_reference_on_the_cpu_suite(spec, case):
+    shape = spec.CPU_SUITE[case]
+    names = DSLS + [b for b in spec.BASELINES if b.startswith("torch")]
+    records = list(runner.run_group(spec, names, "e4m3", shape, seed=1, device=DEVICE, timed=False))
+    for r in records:
+        if r["status"] == "skipped":  # torch._scaled_mm without a GPU
+            assert DEVICE == "cpu" and r["backend"] == "torch-scaled-mm", r["reason"]
+            continue
+        assert r["status"] == "pass", f"{r['backend']} {shape}: {r['status']} {r['reason']}"
+        assert r["emulated"] == (DEVICE == "cpu" and r["backend"] in DSLS)
+
+
+@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("ue8m0", [0, 1])
+def test_act_quant_is_exactly_the_reference_quantizer(backend, ue8m0):
+    # IEEE divisions and one rounding to e4m3, as the reference: not merely within tolerance.
+    shape = dict(M=37, N=384, ue8m0=ue8m0)
+    inputs = aq.make_inputs(shape, "e4m3", seed=5, device=DEVICE)
+    out = run(backend, aq, shape, inputs)
+    ref = aq.reference(inputs, ue8m0=bool(ue8m0))
+    assert torch.equal(out["s"].double(), ref["s"]) and torch.equal(out["y"].double(), ref["y"])
+
+
+@pytest.mark.parametrize("backend", DSLS)
+def test_ue8m0_scales_are_powers_of_two_that_never_clip(backend):
+    shape = dict(M=100, N=512, ue8m0=1)
+    inputs = aq.make_inputs(shape, "e4m3", seed=6, device=DEVICE)
+    s = run(backend, aq, shape, inputs)["s"].double()
+    mantissa, _ = torch.frexp(s)
+    assert (mantissa == 0.5).all(), "a UE8M0 scale is not a power of two"
+    groups = inputs["x"].double().abs().view(100, 4, aq.GROUP)
+    amax = groups.amax(-1).clamp_min(aq.AMAX_FLOOR)
+    assert (amax / s <= aq.FP8_MAX).all(), "a UE8M0 scale is too small: values would clip at 448"
+    assert (amax / s > aq.FP8_MAX / 2).all(), "a UE8M0 scale is not the smallest power of two that fits"
+
+
+@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("ue8m0", [0, 1])
+def test_quantize_dequantize_error_is_within_the_e4m3_bound(backend, ue8m0):
+    shape = dict(M=64, N=256, ue8m0=ue8m0)
+    inputs = aq.make_inputs(shape, "e4m3", seed=7, device=DEVICE)
+    out = run(backend, aq, shape, inputs)
+    x = inputs["x"].double()
+    s = out["s"].double().repeat_interleave(aq.GROUP, 1)
+    error = (out["y"].double() * s - x).abs()
+    # normal e4m3 values: 2^-4 relative; subnormals: half a step, in units of the scale
+    bound = torch.maximum(E4M3_UNIT * x.abs(), E4M3_SUBNORMAL_STEP / 2 * s)
+    assert (error <= bound).all(), f"worst error / bound: {(error / bound).max().item():.3f}"
+
+
+@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("ue8m0", [0, 1])
+@pytest.mark.parametrize("M", [1, 37, 129])
+def test_fp8_gemm_matches_reference_for_ragged_M(backend, ue8m0, M):
+    shape = dict(M=M, N=200, K=256, ue8m0=ue8m0)
+    inputs = gemm.make_inputs(shape, "e4m3", seed=M, device=DEVICE)
+    result = passes(gemm, shape, inputs, run(backend, gemm, shape, inputs))
+    assert result["passed"], result["reason"]
+
+
+@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("config", gemm.CONFIGS, ids=lambda c: "{block_M}s{num_stages}t{threads}".format(**c))
+def test_every_fp8_gemm_config_is_correct(backend, config):
+    shape = dict(M=100, N=200, K=256, ue8m0=1)
+    inputs = gemm.make_inputs(shape, "e4m3", seed=8, device=DEVICE)
+    result = passes(gemm, shape, inputs, run(backend, gemm, shape, inputs, config))
+    assert result["passed"], result["reason"]
+
+
+@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("config", aq.CONFIGS, ids=lambda c: "{block_M}t{threads}".format(**c))
+def test_every_act_quant_config_is_correct(backend, config):
+    shape = dict(M=100, N=256, ue8m0=0)
+    inputs = aq.make_inputs(shape, "e4m3", seed=9, device=DEVICE)
+    result = passes(aq, shape, inputs, run(backend, aq, shape, inputs, config))
+    assert result["passed"], result["reason"]
+
+
+def test_triton_takes_ue8m0_scales_as_bytes_or_fp32():
+    # The same power-of-two scales, stored as exponent bytes or as fp32 values: same C.
+    shape = dict(M=40, N=128, K=256, ue8m0=1)
+    inputs = gemm.make_inputs(shape, "e4m3", seed=10, device=DEVICE)
+    as_fp32 = dict(inputs, sa=gemm.decode(inputs["sa"]).float(), sb=gemm.decode(inputs["sb"]).float())
+    c_bytes = run("triton", gemm, shape, inputs)["c"]
+    c_fp32 = run("triton", gemm, dict(shape, ue8m0=0), as_fp32)["c"]
+    assert torch.equal(c_bytes, c_fp32)
+
+
+def test_exponent_bytes_round_trip():
+    s = torch.exp2(torch.arange(-30, 20, dtype=torch.float64))
+    assert torch.equal(gemm.decode(gemm.to_exponent_bytes(s)), s)
+
+
+WRONG_LAYOUTS = {
+    # sb (ceil(N/128), K/128) given as its transpose: same shape when the two are equal
+    "sb-transposed": lambda t: dict(t, sb=t["sb"].t().contiguous()),
+    # sa's values laid out column-major in a row-major (M, K/128) tensor
+    "sa-column-major": lambda t: dict(t, sa=t["sa"].t().contiguous().view(t["sa"].shape)),
+}
+
+
+@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("wrong", WRONG_LAYOUTS.values(), ids=WRONG_LAYOUTS.keys())
+def test_a_wrong_scale_layout_fails_the_check(backend, wrong):
+    shape = dict(M=64, N=256, K=256, ue8m0=0)
+    inputs = gemm.make_inputs(shape, "e4m3", seed=11, device=DEVICE)
+    outputs = run(backend, gemm, shape, wrong(inputs))
+    assert not passes(gemm, shape, inputs, outputs)["passed"]
+
+
+def test_a_wrong_act_quant_scale_fails_the_check():
+    # scales of the right values in the wrong groups (rows swapped): y and s both wrong
+    shape = dict(M=16, N=256, ue8m0=1)
+    inputs = aq.make_inputs(shape, "e4m3", seed=12, device=DEVICE)
+    outputs = run("triton", aq, shape, inputs)
+    swapped = {"y": outputs["y"].flip(0), "s": outputs["s"].flip(0)}
+    assert passes(aq, shape, inputs, outputs)["passed"]
+    assert not passes(aq, shape, inputs, swapped)["passed"]
+
+
+@pytest.mark.parametrize("spec,text,message", [
+    (aq, "M=4,N=100,ue8m0=0", "N=100 must be a multiple of 128"),
+    (gemm, "M=4,N=100,K=200,ue8m0=1", "K=200 must be a multiple of 128"),
+    (gemm, "M=4,N=100,K=256,ue8m0=2", "ue8m0=2 must be 0 or 1"),
+])
+def test_bad_shapes_are_one_line_usage_errors(spec, text, message):
+    with pytest.raises(ops.UsageError, match=message):
+        ops.parse_shape(text, spec)
+
+
+@pytest.mark.parametrize("spec", [aq, gemm], ids=["act_quant", "fp8_gemm"])
+def test_inputs_are_seeded_and_outputs_poisoned(spec):
+    shape = spec.CPU_SUITE[0]
+    a, b, c = (spec.make_inputs(shape, "e4m3", seed=s) for s in (3, 3, 4))
+    first = spec.INPUTS[0]
+    assert torch.equal(a[first].float(), b[first].float()) and not torch.equal(a[first].float(), c[first].float())
+    assert (a[first].float() != 0).float().mean() > 0.9
+    assert all(torch.isnan(t.float()).all() for t in spec.make_outputs(shape, "e4m3").values())
+
+
+def test_gemm_inputs_are_quantized_by_the_reference_quantizer():
+    shape = dict(M=3, N=130, K=256, ue8m0=0)
+    t = gemm.make_inputs(shape, "e4m3", seed=13)
+    assert t["a"].dtype == t["b"].dtype == torch.float8_e4m3fn
+    assert t["sa"].shape == (3, 2) and t["sb"].shape == (2, 2) and t["sa"].dtype == torch.float32
+    # each group / block uses the full e4m3 range: its amax became 448
+    assert (t["a"].double().abs().view(3, 2, 128).amax(-1) == aq.FP8_MAX).all()
+    assert t["b"].double().abs()[:128].view(128, 2, 128).amax(dim=(0, 2)).eq(aq.FP8_MAX).all()
