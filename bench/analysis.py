@@ -13,6 +13,11 @@ def split(records):
     return kinds["case"], kinds["machine"], kinds["inspect"]
 
 
+def compiled(inspect_record):
+    """An inspect record whose kernel compiled (`dslbench inspect` says "compiled", or "error")."""
+    return inspect_record.get("status", "compiled") in ("compiled", "pass")
+
+
 def is_performance(cases):
     """True when every case ran on a GPU: only then are times performance."""
     return bool(cases) and all(r.get("device") == "cuda" for r in cases)

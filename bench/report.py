@@ -17,7 +17,7 @@ NOT_PERFORMANCE = ("> **CPU-path run: not performance data.** Triton ran in its 
                    "of correctness, code size and compile cost.")
 # SASS opcodes that tell the code path: warpgroup MMA (HGMMA, QGMMA for fp8) or the older HMMA;
 # TMA loads (UTMALDG) or cp.async (LDGSTS); shared-memory traffic; barriers.
-OPCODES = ("HGMMA", "QGMMA", "HMMA", "UTMALDG", "UTMASTG", "LDGSTS", "LDSM", "LDS", "STS", "LDG", "STG", "BAR")
+OPCODES = ("HGMMA", "QGMMA", "HMMA", "UTMALDG", "UTMASTG", "LDGSTS", "LDSM", "LDS", "STS", "STSM", "LDG", "STG", "BAR")
 INSPECT_METRICS = ("compile_ms", "registers", "spill_store_bytes", "spill_load_bytes", "smem_bytes", "threads")
 
 
@@ -29,6 +29,8 @@ def table(header, rows):
 
 
 def num(value, spec=".3g"):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return "-" if value is None else format(value, spec)
 
 
@@ -42,7 +44,10 @@ def header(path, cases, machines, performance):
     def values(key):
         return ", ".join(sorted({str(e.get(key)) for e in envs})) or "-"
     lines = [f"# dslbench report: {Path(path).name}", ""]
-    if not performance:
+    if not cases:
+        lines += ["> This file holds no case records, only compile records (`dslbench inspect`): no timing, "
+                  "no check.", ""]
+    elif not performance:
         lines += [NOT_PERFORMANCE, ""]
     lines += table(["", ""], [
         ["cases", len(cases)], ["devices", values("device_name")], ["timing", ", ".join(sorted({str(r.get("timing")) for r in cases if r.get("timing")})) or "-"],
@@ -205,10 +210,10 @@ def write(path, out=None):
     performance = an.is_performance(cases)
     groups = an.by_group(cases)
     sizes = code_size(an.unique([r["op"] for r in cases + inspects]))
-    perf_lines, perf_pngs = performance_section(groups, out, performance)
-    compile_lines, compile_pngs = compile_section(groups, out, performance)
+    perf_lines, perf_pngs = performance_section(groups, out, performance) if cases else ([], [])
+    compile_lines, compile_pngs = compile_section(groups, out, performance) if cases else ([], [])
     verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out)
-    lines = [*header(path, cases, machines, performance), *perf_lines, *correctness_section(groups),
+    lines = [*header(path, cases, machines, performance), *perf_lines, *(correctness_section(groups) if cases else []),
              *compile_lines, *inspect_section(inspects), *code_section(sizes), *verdict_lines]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -78,16 +78,16 @@ def compile_rows(groups):
     return rows
 
 
-def inspect_compile_rows(inspects):
-    rows = []
-    for (op, dtype), records in an.by_group([r for r in inspects if r.get("status", "pass") == "pass"]).items():
+def inspect_compile_medians(inspects):
+    """[(op, dtype, arch, Triton ms, TileLang ms)]: median compile time over configs, per DSL."""
+    out = []
+    for (op, dtype), records in an.by_group([r for r in inspects if an.compiled(r)]).items():
         for arch in an.unique(r.get("arch") for r in records):
             med = {d: [r["compile_ms"] for r in records if r["backend"] == d and r.get("arch") == arch and r.get("compile_ms")]
                    for d in an.DSLS}
             if all(med.values()):
-                m = {d: statistics.median(v) for d, v in med.items()}
-                rows.append([op, dtype, arch, f"{m['triton']:.0f}", f"{m['tilelang']:.0f}", x(m["tilelang"] / m["triton"])])
-    return rows
+                out.append((op, dtype, arch, statistics.median(med["triton"]), statistics.median(med["tilelang"])))
+    return out
 
 
 def compile_section(groups, inspects, performance):
@@ -101,7 +101,8 @@ def compile_section(groups, inspects, performance):
         lines += ["CPU-path preparation times (Triton's interpreter generates no code; TileLang compiles C): "
                   "not a GPU compile cost.", ""]
         lines += table(["op", "dtype", "Triton ms", "TileLang ms", "TileLang / Triton"], [r[:5] for r in rows])
-    inspected = inspect_compile_rows(inspects)
+    inspected = [[op, dtype, arch, f"{tr:.0f}", f"{tl:.0f}", x(tl / tr)]
+                 for op, dtype, arch, tr, tl in inspect_compile_medians(inspects)]
     if inspected:
         lines += ["Compile for the GPU arch without a GPU (`dslbench inspect`, cold; median over configs, ms):", ""]
         lines += table(["op", "dtype", "arch", "Triton", "TileLang", "TileLang / Triton"], inspected)
@@ -123,7 +124,7 @@ def code_section(sizes):
 def inspect_for(inspects, op, dtype, backend, config):
     """The inspect record of this DSL's chosen config, if the file has one that compiled."""
     return next((r for r in inspects if (r["op"], r["dtype"], r["backend"]) == (op, dtype, backend)
-                 and r.get("config") == config and r.get("status", "pass") == "pass"), None)
+                 and r.get("config") == config and an.compiled(r)), None)
 
 
 def codegen(record):
@@ -188,7 +189,7 @@ def wins_section(groups, inspects):
 
 def codegen_section(inspects):
     rows = []
-    ok = [r for r in inspects if r.get("status", "pass") == "pass"]
+    ok = [r for r in inspects if an.compiled(r)]
     for (op, dtype), records in an.by_group(ok).items():
         for arch in an.unique(r.get("arch") for r in records):
             for dsl in an.DSLS:
@@ -238,7 +239,17 @@ def answer_gpu(groups):
     return lines + [f"- {k}: {'yes' if v[0] else 'no' if v[0] is False else '-'}: {v[1]}" for k, v in results.items()] + [""]
 
 
-def answer_cpu(groups, sizes):
+def compile_cost(inspects):
+    """One sentence on the GPU compile cost from the inspect records, or None."""
+    medians = inspect_compile_medians(inspects)
+    if not medians:
+        return None
+    gm = an.summary([tl / tr for _, _, _, tr, tl in medians])[0]
+    return (f"compiling for {', '.join(an.unique(m[2] for m in medians))} takes TileLang {gm:.2f}x Triton's time "
+            f"(geometric mean over {len(medians)} op/dtype groups, `dslbench inspect`)")
+
+
+def answer_cpu(groups, sizes, inspects=()):
     totals = {d: {"pass": 0, "fail": 0, "error": 0, "skipped": 0} for d in an.DSLS}
     for records in groups.values():
         for d in an.DSLS:
@@ -254,7 +265,8 @@ def answer_cpu(groups, sizes):
     both = [s for s in sizes.values() if s.get("triton") and s.get("tilelang")]
     size = (f"its kernels are {sum(s['tilelang'] for s in both) / sum(s['triton'] for s in both):.2f}x "
             f"Triton's in lines of code" if both else "code size not compared")
-    return [f"**Speed not assessed: CPU-path run.** On correctness {correct}; {size}. Whether TileLang is a real "
+    cost = compile_cost(inspects) or "no GPU compile cost in this file (`dslbench inspect` measures it)"
+    return [f"**Speed not assessed: CPU-path run.** On correctness {correct}; {size}; {cost}. Whether TileLang is a real "
             "alternative on speed needs a run on a GPU (`dslbench run` there, then `dslbench report`).", ""]
 
 
@@ -262,10 +274,14 @@ def section(groups, inspects, sizes, performance, out):
     """The verdict's markdown lines and its plots."""
     lines = ["## Verdict: is TileLang a real alternative to Triton?", ""]
     pngs = []
+    if not groups:
+        lines += ["No case records in this file: speed and correctness are not assessed. What the kernel "
+                  "sources and the compiled code show:", ""]
+        return lines + compile_section(groups, inspects, performance) + code_section(sizes) + codegen_section(inspects), pngs
     if not performance:
         lines += ["> **Not performance data.** This run used the CPU paths (Triton's interpreter, TileLang's C "
                   "backend); this verdict speaks only of correctness, code size and compile cost, not speed.", ""]
-        lines += answer_cpu(groups, sizes)
+        lines += answer_cpu(groups, sizes, inspects)
     else:
         lines += answer_gpu(groups)
         speed, points = speed_section(groups)

@@ -1,5 +1,6 @@
 """dslbench report: renders from a real CPU run (marked not performance, no speed claims), and
 from GPU-like records its verdict is computed from the data: geometric means, wins, evidence."""
+import json
 import subprocess
 import sys
 
@@ -25,16 +26,16 @@ def cpu_report(tmp_path_factory):
     p = subprocess.run([sys.executable, "-m", "bench", "report", str(run), "--out", str(tmp / "report")],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    return tmp / "report", (tmp / "report" / "report.md").read_text()
+    return tmp / "report", (tmp / "report" / "report.md").read_text(), run
 
 
 def test_cpu_report_is_marked_not_performance_at_the_top(cpu_report):
-    _, text = cpu_report
+    _, text, _ = cpu_report
     assert "not performance data" in "\n".join(text.splitlines()[:4])
 
 
 def test_cpu_report_has_the_tables_and_plots(cpu_report):
-    out, text = cpu_report
+    out, text, _ = cpu_report
     for heading in ("### matmul fp16", "### matmul bf16", "## Correctness", "## Compile and autotune time",
                     "## Kernel code size"):
         assert heading in text
@@ -48,11 +49,23 @@ def test_cpu_report_has_the_tables_and_plots(cpu_report):
 
 
 def test_cpu_verdict_speaks_only_of_correctness_code_and_compile(cpu_report):
-    _, text = cpu_report
+    _, text, _ = cpu_report
     verdict = text.split("## Verdict: is TileLang a real alternative to Triton?", 1)[1]
     assert "Not performance data" in verdict and "Speed not assessed: CPU-path run" in verdict
     assert "passes 2/2 checks, Triton 2/2" in verdict
     assert "### Speed" not in verdict and "faster" not in verdict and "geomean" not in verdict
+    assert "no GPU compile cost in this file" in verdict
+
+
+def test_cpu_verdict_takes_the_gpu_compile_cost_from_inspect_records(cpu_report, tmp_path):
+    _, _, run = cpu_report
+    config = {"block_M": 128, "block_N": 256, "block_K": 64, "num_stages": 3, "threads": 256}
+    records = [json.loads(line) for line in run.read_text().splitlines()]
+    records += [inspect("triton", config, 200, {}, compile_ms=500.0), inspect("tilelang", config, 200, {}, compile_ms=2000.0)]
+    report, _ = write_report(write(tmp_path / "mixed.jsonl", records), tmp_path / "out")
+    verdict = report.read_text().split("## Verdict", 1)[1]
+    assert "compiling for sm_90a takes TileLang 4.00x Triton's time" in verdict
+    assert "| matmul | fp16 | sm_90a | 500 | 2000 | 4.00x |" in verdict
 
 
 CONFIG_A = {"block_M": 128, "block_N": 128, "block_K": 64, "num_stages": 4, "threads": 256}
@@ -113,7 +126,7 @@ def test_inspect_records_are_rendered(tmp_path):
     section = text.split("## Compiled code (dslbench inspect)", 1)[1].split("\n## ", 1)[0]
     assert "| op | backend | dtype | config | arch | status | compile_ms | registers |" in section
     assert "HGMMA" in section and "UTMALDG" in section and "LDGSTS" in section
-    assert "| matmul | tilelang | fp16 | M=64,N=128,K=64,stages=4,threads=128 | sm_90a | pass | 900 | 90 |" in section
+    assert "| matmul | tilelang | fp16 | M=64,N=128,K=64,stages=4,threads=128 | sm_90a | compiled | 900 | 90 |" in section
 
 
 def test_code_lines_skip_blanks_comments_and_docstrings():
