@@ -1,0 +1,194 @@
+"""Attention: every backend x dtype x shape class against the float64 reference, the mask
+convention, causal tiles skipped (not just masked), and wrong kernels that must fail."""
+import math
+
+import pytest
+import torch
+
+from bench import backends, check, runner
+from kernels import dtypes
+from kernels.attention import spec
+from tests.conftest import DEVICE
+
+SHAPES = {
+    "mha-block-multiple": dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=0),
+    "mha-causal": dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=1),
+    "gqa2-ragged-causal-Sq<Skv": dict(B=1, Hq=4, Hkv=2, Sq=100, Skv=257, D=64, causal=1),
+    "gqa4-ragged-17-causal": dict(B=2, Hq=4, Hkv=1, Sq=17, Skv=17, D=128, causal=1),
+    "gqa4-decode-Sq1": dict(B=1, Hq=8, Hkv=2, Sq=1, Skv=200, D=128, causal=1),
+    "gqa2-Sq>Skv-D32": dict(B=1, Hq=2, Hkv=1, Sq=257, Skv=100, D=32, causal=0),
+}
+BACKENDS = ["triton", "tilelang", "torch"]
+RAGGED = dict(B=1, Hq=4, Hkv=2, Sq=100, Skv=257, D=64, causal=1)
+
+
+def run_kernel(backend, shape, dtype, inputs, config=None, **overrides):
+    """Outputs of one DSL kernel called directly, with kernel arguments (causal, sm_scale)
+    overridden: how a wrong kernel is made."""
+    config = config or spec.configs_for(dtype)[0]
+    outputs = spec.make_outputs(shape, dtype, DEVICE)
+    args = {"causal": bool(shape["causal"]), **overrides}
+    if backend == "triton":
+        backends.load_triton(spec, DEVICE).attention(*inputs.values(), *outputs.values(), **args, **config)
+    else:
+        from bench.tilelang_cpu import compile_cpu
+        from kernels.attention.tilelang import attention_kernel
+
+        kernel = compile_cpu(attention_kernel, **{**shape, **args}, dtype=dtypes.TILELANG[dtype], **config)
+        kernel(*inputs.values(), *outputs.values())
+    return outputs
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("dtype", spec.DTYPES)
+def test_every_backend_matches_reference(shape, dtype):
+    records = list(runner.run_group(spec, BACKENDS, dtype, shape, seed=1, device=DEVICE, timed=False))
+    for r in records:
+        assert r["status"] == "pass", f"{r['backend']} {dtype} {shape}: {r['status']} {r['reason']}"
+    checked = {r["backend"]: r["reason"] for r in records}
+    assert checked["triton"] == checked["tilelang"] == ""  # both outputs checked
+    assert checked["torch"] == "not produced, not checked: lse"  # SDPA gives o only
+    if DEVICE == "cpu":  # the labels say which CPU paths lack the dtype
+        emulated = {r["backend"]: r["emulated"] for r in records}
+        assert emulated == {"triton": dtype == "bf16", "tilelang": dtype == "bf16", "torch": False}
+
+
+@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+@pytest.mark.parametrize("config", spec.CONFIGS, ids=lambda c: "{block_M}x{block_N}s{num_stages}t{threads}".format(**c))
+def test_every_config_is_correct_on_a_ragged_shape(backend, config):
+    inputs = spec.make_inputs(RAGGED, "fp16", seed=2, device=DEVICE)
+    outputs = run_kernel(backend, RAGGED, "fp16", inputs, config)
+    result = check.compare(outputs, spec.reference(inputs, causal=True), spec.TOLERANCE["fp16"])
+    assert result["passed"], result["reason"]
+
+
+@pytest.mark.filterwarnings("ignore:All-NaN slice")  # rows 128.. do see the NaN keys
+@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+@pytest.mark.parametrize("config", spec.CONFIGS, ids=lambda c: "{block_M}x{block_N}s{num_stages}t{threads}".format(**c))
+def test_causal_tiles_above_the_diagonal_are_never_loaded(backend, config):
+    # Queries 0..127 of Sq=256, Skv=384 see keys 0..255 (the mask is end-aligned, offset 128).
+    # Keys 256.. are NaN: a kernel that loaded their tiles and only masked the scores would
+    # turn those rows NaN (NaN·q is NaN, and -inf + NaN too); skipping them keeps the rows exact.
+    shape = dict(B=1, Hq=1, Hkv=1, Sq=256, Skv=384, D=64, causal=1)
+    inputs = spec.make_inputs(shape, "fp16", seed=3, device=DEVICE)
+    truth = spec.reference(inputs, causal=True)
+    for name in ("k", "v"):
+        inputs[name][:, :, 256:] = float("nan")
+    outputs = run_kernel(backend, shape, "fp16", inputs, config)
+    first = {name: out[:, :, :128] for name, out in outputs.items()}
+    result = check.compare(first, {name: ref[:, :, :128] for name, ref in truth.items()}, spec.TOLERANCE["fp16"])
+    assert result["passed"], result["reason"]
+
+
+def test_mask_convention_matches_a_hand_built_mask():
+    """Sq=3 queries against Skv=5 keys, causal: the mask is aligned to the end of the keys."""
+    visible = torch.tensor([[1, 1, 1, 0, 0],
+                            [1, 1, 1, 1, 0],
+                            [1, 1, 1, 1, 1]], dtype=torch.bool)
+    assert torch.equal(spec.visible(3, 5, causal=True), visible)
+    inputs = spec.make_inputs(dict(B=1, Hq=1, Hkv=1, Sq=3, Skv=5, D=32, causal=1), "fp32", seed=4)
+    q, k, v = (inputs[n][0, 0].double() for n in spec.INPUTS)
+    ref = spec.reference(inputs, causal=True)
+    for i in range(3):
+        keys = [j for j in range(5) if visible[i, j]]
+        scores = [q[i] @ k[j] / math.sqrt(32) for j in keys]
+        weights = torch.softmax(torch.stack(scores), 0)
+        o = sum(w * v[j] for w, j in zip(weights, keys))
+        assert torch.allclose(ref["o"][0, 0, i], o)
+        assert torch.allclose(ref["lse"][0, 0, i], torch.logsumexp(torch.stack(scores), 0))
+
+
+def test_a_decode_step_sees_every_key_and_square_causal_is_the_lower_triangle():
+    inputs = spec.make_inputs(dict(B=1, Hq=2, Hkv=1, Sq=1, Skv=9, D=32, causal=1), "fp32", seed=5)
+    causal, full = spec.reference(inputs, causal=True), spec.reference(inputs, causal=False)
+    assert torch.equal(causal["o"], full["o"]) and torch.equal(causal["lse"], full["lse"])
+    assert torch.equal(spec.visible(4, 4, causal=True), torch.ones(4, 4, dtype=torch.bool).tril())
+
+
+def test_grouped_query_heads_read_kv_head_h_over_G():
+    shape = dict(B=1, Hq=4, Hkv=2, Sq=5, Skv=7, D=32, causal=0)
+    inputs = spec.make_inputs(shape, "fp32", seed=6)
+    repeated = dict(inputs, k=inputs["k"].repeat_interleave(2, dim=1), v=inputs["v"].repeat_interleave(2, dim=1))
+    assert torch.allclose(spec.reference(inputs)["o"], spec.reference(repeated)["o"])
+    assert not torch.allclose(spec.reference(inputs)["o"],
+                              spec.reference(dict(inputs, k=inputs["k"].repeat(1, 2, 1, 1), v=inputs["v"].repeat(1, 2, 1, 1)))["o"])
+
+
+def test_the_reference_in_chunks_equals_the_reference_at_once(monkeypatch):
+    shape = dict(B=2, Hq=4, Hkv=2, Sq=33, Skv=40, D=32, causal=1)
+    inputs = spec.make_inputs(shape, "fp32", seed=7)
+    whole = spec.reference(inputs, causal=True)
+    monkeypatch.setattr(spec, "REFERENCE_CHUNK", 2 * 2 * 40 * 5)  # 5 rows at a time
+    chunked = spec.reference(inputs, causal=True)
+    assert torch.allclose(whole["o"], chunked["o"]) and torch.allclose(whole["lse"], chunked["lse"])
+
+
+@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+def test_the_scale_override_is_honoured(backend):
+    inputs = spec.make_inputs(RAGGED, "fp16", seed=8, device=DEVICE)
+    outputs = run_kernel(backend, RAGGED, "fp16", inputs, sm_scale=0.3)
+    assert check.compare(outputs, spec.reference(inputs, causal=True, sm_scale=0.3), spec.TOLERANCE["fp16"])["passed"]
+
+
+@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+@pytest.mark.parametrize("wrong", [dict(causal=False), dict(sm_scale=1.01 / math.sqrt(RAGGED["D"]))],
+                         ids=["no-causal-mask", "scale-1pct-off"])
+def test_a_wrong_kernel_fails_the_check(backend, wrong):
+    inputs = spec.make_inputs(RAGGED, "fp16", seed=9, device=DEVICE)
+    outputs = run_kernel(backend, RAGGED, "fp16", inputs, **wrong)
+    result = check.compare(outputs, spec.reference(inputs, causal=True), spec.TOLERANCE["fp16"])
+    assert not result["passed"], f"a wrong kernel ({wrong}) passed: {result}"
+
+
+def test_an_output_left_unwritten_fails_and_a_missing_one_is_named():
+    inputs = spec.make_inputs(RAGGED, "fp16", seed=10)
+    ref = spec.reference(inputs, causal=True)
+    outputs = spec.make_outputs(RAGGED, "fp16")
+    outputs["o"].copy_(ref["o"])  # o right, lse still NaN: fails
+    assert "lse: " in check.compare(outputs, ref, spec.TOLERANCE["fp16"])["reason"]
+    only_o = check.compare({"o": outputs["o"]}, ref, spec.TOLERANCE["fp16"])
+    assert only_o["passed"] and only_o["reason"] == "not produced, not checked: lse"
+    assert not check.compare({}, ref, spec.TOLERANCE["fp16"])["passed"]
+
+
+def test_gpu_baselines_are_skipped_with_a_reason_on_the_cpu():
+    if DEVICE != "cpu":
+        pytest.skip("CPU behaviour")
+    records = runner.run_group(spec, ["sdpa-flash", "sdpa-cudnn", "flash-attn"], "fp16", SHAPES["mha-causal"],
+                               seed=1, device=DEVICE, timed=False)
+    assert [(r["status"], r["reason"]) for r in records] == [("skipped", "a GPU baseline (no CUDA device here)")] * 3
+
+
+def test_validate_refuses_bad_shapes_in_one_line():
+    base = dict(B=1, Hq=4, Hkv=2, Sq=8, Skv=8, D=64, causal=0)
+    assert spec.validate(base) is None
+    for bad, words in [(dict(Hq=3), "multiple of Hkv"), (dict(D=96), "head dim D=96"),
+                       (dict(Sq=9, causal=1), "causal=1 needs Sq <= Skv")]:
+        problem = spec.validate({**base, **bad})
+        assert words in problem and "\n" not in problem
+
+
+def test_configs_are_shared_and_fit():
+    from kernels.attention import tilelang as tl_kernel, triton as tr_kernel
+
+    assert tr_kernel.CONFIGS is tl_kernel.CONFIGS is spec.CONFIGS
+    for dtype in spec.DTYPES:
+        assert spec.configs_for(dtype) and all(spec.smem_bytes(c, dtype) <= spec.SMEM_LIMIT for c in spec.configs_for(dtype))
+
+
+def test_inputs_are_seeded_random_and_outputs_poisoned():
+    shape = SHAPES["gqa4-ragged-17-causal"]
+    a, b, c = (spec.make_inputs(shape, "fp32", seed=s) for s in (3, 3, 4))
+    assert all(torch.equal(a[n], b[n]) and not torch.equal(a[n], c[n]) for n in spec.INPUTS)
+    assert a["k"].shape == (2, 1, 17, 128) and (a["q"] != 0).all() and a["q"].std() > 0.5
+    out = spec.make_outputs(shape, "bf16")
+    assert out["o"].dtype == torch.bfloat16 and out["lse"].dtype == torch.float32
+    assert all(torch.isnan(t).all() for t in out.values())
+
+
+def test_flops_count_visible_pairs_and_bytes_count_each_tensor_once():
+    shape = dict(B=2, Hq=4, Hkv=2, Sq=3, Skv=5, D=8, causal=1)
+    assert spec.flops(shape) == 4 * 2 * 4 * 8 * (3 + 4 + 5)  # rows see 3, 4, 5 keys
+    assert spec.flops({**shape, "causal": 0}) == 4 * 2 * 4 * 8 * 15
+    assert spec.flops(dict(shape, Sq=1)) == 4 * 2 * 4 * 8 * 5  # decode sees every key
+    assert spec.bytes_moved(shape, "fp16") == (2 * 2 * 4 * 3 * 8 + 2 * 2 * 2 * 5 * 8) * 2 + 2 * 4 * 3 * 4
