@@ -39,5 +39,12 @@ def compile_case(job):
         metrics["smem_bytes"] = (metrics["static_smem_bytes"] or 0) + metrics["dynamic_smem_bytes"]
         return {"status": "compiled", "reason": "", "metrics": metrics}
     except Exception as exc:  # a config that does not compile for this arch is a result
-        text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-        return {"status": "error", "reason": (text[0] if text else type(exc).__name__)[:300], "metrics": {}}
+        return {"status": "error", "reason": one_line(exc), "metrics": {}}
+
+
+def one_line(exc):
+    """The telling line of an error: the first, unless it only introduces the rest (Triton's
+    'at 1:0:' before the source excerpt), then the last."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = (lines[-1] if lines[0].endswith(":") else lines[0]) if lines else ""
+    return f"{type(exc).__name__}: {text}"[:300]
