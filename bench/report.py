@@ -49,11 +49,13 @@ def header(path, cases, machines, performance):
                   "no check.", ""]
     elif not performance:
         lines += [NOT_PERFORMANCE, ""]
+    timings = ", ".join(sorted({str(r["timing"]) for r in cases if r.get("timing")})) or "-"
+    utc = sorted(r["utc"] for r in cases if r.get("utc")) or ["-"]
     lines += table(["", ""], [
-        ["cases", len(cases)], ["devices", values("device_name")], ["timing", ", ".join(sorted({str(r.get("timing")) for r in cases if r.get("timing")})) or "-"],
+        ["cases", len(cases)], ["devices", values("device_name")], ["timing", timings],
         ["torch / triton / tilelang", f"{values('torch')} / {values('triton')} / {values('tilelang')}"],
         ["CUDA / driver", f"{values('cuda')} / {values('driver')}"], ["git commit", values("git_commit")],
-        ["finished (UTC)", f"{min((r.get('utc') or '' for r in cases), default='-')} to {max((r.get('utc') or '' for r in cases), default='-')}"]])
+        ["finished (UTC)", f"{utc[0]} to {utc[-1]}"]])
     for m in machines:
         lines += [f"Measured machine peak: {num(m.get('peak_tflops_bf16'), '.0f')} TFLOP/s bf16, "
                   f"{num(m.get('peak_gbps'), '.0f')} GB/s ({m.get('method', 'measured at the start of the run')}).", ""]
@@ -73,8 +75,9 @@ def performance_rows(records):
             t = r.get("time") or {}
             vendor = an.fastest_vendor(records, shape)
             ratio = an.speed_vs_vendor(records, backend, shape)
+            spread = f"{num(t.get('p10_ms'), '.4g')}-{num(t.get('p90_ms'), '.4g')}" if t else "-"
             rows.append([shape_text(shape), backend, r["status"] + (" (emulated)" if r.get("emulated") else ""),
-                         num(t.get("median_ms"), ".4g"), f"{num(t.get('p10_ms'), '.4g')}-{num(t.get('p90_ms'), '.4g')}" if t else "-",
+                         num(t.get("median_ms"), ".4g"), spread,
                          num(t.get("cv"), ".1%"), num(r.get("tflops"), ".3g"), num(r.get("gbps"), ".3g"),
                          num((r.get("roofline") or {}).get("pct_of_peak"), ".0f"),
                          f"{ratio:.2f}x {vendor[0]}" if ratio else "-", an.config_text(r.get("config"))])
@@ -128,10 +131,12 @@ def correctness_section(groups):
     lines = ["## Correctness", "", "Each case against the float64 reference; `worst error / tolerance` is the largest "
              "normwise relative error over the op's tolerance for the dtype (a pass needs <= 1; for ops with "
              "several outputs, over the loosest output's tolerance).", ""]
-    lines += table(["op", "dtype", "backend", "passed", "failed", "errors", "skipped", "emulated", "worst error / tolerance"], rows)
+    lines += table(["op", "dtype", "backend", "passed", "failed", "errors", "skipped", "emulated",
+                    "worst error / tolerance"], rows)
     skipped = sorted({f"{r['backend']} {r['dtype']}: {r.get('reason', '')}" for rs in groups.values() for r in rs
                       if r["status"] == "skipped"})
-    return lines + (problems[:40] + [""] if problems else []) + ([f"Skipped: {'; '.join(skipped)}", ""] if skipped else [])
+    lines += problems[:40] + [""] if problems else []
+    return lines + ([f"Skipped: {'; '.join(skipped)}", ""] if skipped else [])
 
 
 def compile_section(groups, out, performance):
@@ -142,7 +147,8 @@ def compile_section(groups, out, performance):
             times = [r["compile_ms"] for r in mine]
             tried = [len(r.get("autotune") or []) for r in mine]
             failed = sum(1 for r in mine for a in r.get("autotune") or [] if "error" in a)
-            rows.append([op, dtype, backend, num(median(times), ".0f"), f"{num(min(times, default=None), '.0f')}-{num(max(times, default=None), '.0f')}",
+            span = f"{num(min(times, default=None), '.0f')}-{num(max(times, default=None), '.0f')}"
+            rows.append([op, dtype, backend, num(median(times), ".0f"), span,
                          num(median(r.get("autotune_ms") for r in mine), ".0f"), max(tried, default=0), failed])
             per_op.setdefault(op, {}).setdefault(dtype, {})[backend] = times
     lines = ["## Compile and autotune time", "", "Compile: building the kernel plus its first call, cold caches. "

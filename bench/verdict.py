@@ -39,14 +39,16 @@ def speed_section(groups):
             continue
         gm, (low, high) = an.summary(ratios)
         tl, tr = wins(ratios)
-        vendor = {d: an.summary([v for s in an.shapes(records) if (v := an.speed_vs_vendor(records, d, s))]) for d in an.DSLS}
+        vendor = [an.summary([v for s in an.shapes(records) if (v := an.speed_vs_vendor(records, d, s))]) for d in an.DSLS]
         rows.append([op, dtype, len(ratios), x(gm), f"{x(low)}-{x(high)}", len(tl), len(tr),
-                     x((vendor["triton"] or (None,))[0]), x((vendor["tilelang"] or (None,))[0])])
+                     *(x(v[0]) if v else "-" for v in vendor)])
         points[f"{op} {dtype}"] = [r for _, r in ratios]
     lines = ["### Speed", "", "TileLang speed / Triton speed = Triton's median time / TileLang's, per shape where both "
              f"passed; geometric mean over shapes, and its range. A shape is won by more than {WIN - 1:.0%}.", ""]
+    if not rows:
+        return lines + ["No shape where both DSLs passed and were timed.", ""], points
     lines += table(["op", "dtype", "shapes", "TileLang / Triton (geomean)", "range", "TileLang wins", "Triton wins",
-                    "Triton / vendor", "TileLang / vendor"], rows) if rows else ["No shape where both DSLs passed and were timed.", ""]
+                    "Triton / vendor", "TileLang / vendor"], rows)
     return lines, points
 
 
@@ -68,13 +70,16 @@ def correctness_section(groups):
 def compile_rows(groups):
     rows = []
     for (op, dtype), records in groups.items():
-        med = {d: [r["compile_ms"] for r in records if r["backend"] == d and r.get("compile_ms") is not None] for d in an.DSLS}
-        tune = {d: [r["autotune_ms"] for r in records if r["backend"] == d and r.get("autotune_ms")] for d in an.DSLS}
+        def values(key, d):
+            return [r[key] for r in records if r["backend"] == d and r.get(key) is not None]
+        med = {d: values("compile_ms", d) for d in an.DSLS}
         if not all(med.values()):
             continue
         m = {d: statistics.median(v) for d, v in med.items()}
-        rows.append([op, dtype, f"{m['triton']:.0f}", f"{m['tilelang']:.0f}", x(m["tilelang"] / m["triton"] if m["triton"] else None),
-                     *(f"{statistics.median(tune[d]):.0f}" if tune[d] else "-" for d in an.DSLS)])
+        tune = [values("autotune_ms", d) for d in an.DSLS]
+        rows.append([op, dtype, f"{m['triton']:.0f}", f"{m['tilelang']:.0f}",
+                     x(m["tilelang"] / m["triton"] if m["triton"] else None),
+                     *(f"{statistics.median(t):.0f}" if any(t) else "-" for t in tune)])
     return rows
 
 
@@ -83,8 +88,8 @@ def inspect_compile_medians(inspects):
     out = []
     for (op, dtype), records in an.by_group([r for r in inspects if an.compiled(r)]).items():
         for arch in an.unique(r.get("arch") for r in records):
-            med = {d: [r["compile_ms"] for r in records if r["backend"] == d and r.get("arch") == arch and r.get("compile_ms")]
-                   for d in an.DSLS}
+            med = {d: [r["compile_ms"] for r in records
+                       if r["backend"] == d and r.get("arch") == arch and r.get("compile_ms")] for d in an.DSLS}
             if all(med.values()):
                 out.append((op, dtype, arch, statistics.median(med["triton"]), statistics.median(med["tilelang"])))
     return out
@@ -153,7 +158,8 @@ def evidence(records, shape, inspects):
     if tl.get("config") == tr.get("config"):
         parts.append(f"both chose {an.config_text(tl.get('config'))}: the gap is code generation, not tuning")
     else:
-        parts.append(f"configs differ: TileLang {an.config_text(tl.get('config'))}, Triton {an.config_text(tr.get('config'))}")
+        parts.append(f"configs differ: TileLang {an.config_text(tl.get('config'))}, "
+                     f"Triton {an.config_text(tr.get('config'))}")
     roof = {d: r.get("roofline") for d, r in (("tilelang", tl), ("triton", tr))}
     if all(roof.values()):
         parts.append(f"{roof['tilelang']['bound']}-bound: TileLang at {roof['tilelang']['pct_of_peak']:.0f}% "
@@ -235,7 +241,8 @@ def answer_gpu(groups):
     assessed = {k: v for k, v in results.items() if v[0] is not None}
     yes = [k for k, v in assessed.items() if v[0]]
     word = "not assessed" if not assessed else "Yes" if len(yes) == len(assessed) else "No" if not yes else "Partly"
-    lines += [f"**{word}**" + (f": TileLang meets the rule in {len(yes)} of {len(assessed)} op/dtype groups." if assessed else "."), ""]
+    met = f": TileLang meets the rule in {len(yes)} of {len(assessed)} op/dtype groups." if assessed else "."
+    lines += [f"**{word}**{met}", ""]
     return lines + [f"- {k}: {'yes' if v[0] else 'no' if v[0] is False else '-'}: {v[1]}" for k, v in results.items()] + [""]
 
 
