@@ -53,7 +53,7 @@ def cuda_root():
     """nvidia/cu13 of the pip wheels, or None."""
     spec = importlib.util.find_spec("nvidia")
     for base in (spec.submodule_search_locations or []) if spec else []:
-        if (Path(base) / "cu13" / "bin" / "nvcc").exists():
+        if (Path(base) / "cu13").is_dir():
             return Path(base) / "cu13"
     return None
 
