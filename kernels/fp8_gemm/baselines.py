@@ -3,7 +3,7 @@
 - torch-bf16: cuBLAS bf16 GEMM (torch.matmul) on the operands dequantized to bf16: the
   speed an FP8 kernel must beat to be worth its error. The dequantized copies are made once
   per input tensor, outside the timed calls (what a bf16 model would hold in memory).
-- torch-scaled-mm: torch._scaled_mm with these 1x128 / 128x128 block scales (cuBLAS's
+- scaled-mm: torch._scaled_mm with these 1x128 / 128x128 block scales (cuBLAS's
   block-scaled FP8 GEMM on sm_90), where the installed torch supports it.
 - deepgemm: DeepSeek's DeepGEMM, when importable.
 Layouts and decoded scales are prepared once per input tensor too.
@@ -80,4 +80,4 @@ def needs_deepgemm(dtype, device):
 torch_scaled_mm.unavailable = needs_gpu
 deepgemm.unavailable = needs_deepgemm
 
-BASELINES = {"torch-bf16": torch_bf16, "torch-scaled-mm": torch_scaled_mm, "deepgemm": deepgemm}
+BASELINES = {"torch-bf16": torch_bf16, "scaled-mm": torch_scaled_mm, "deepgemm": deepgemm}
