@@ -61,7 +61,7 @@ def flash_attn(q, k, v, o, lse, causal):
     out, softmax_lse, _ = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                           causal=bool(causal), return_attn_probs=True)
     o.copy_(out.transpose(1, 2))
-    lse.copy_(softmax_lse)
+    lse.copy_(softmax_lse[..., :q.shape[2]])  # (B, Hq, Sq); some versions pad the rows
 
 
 def flash_attn_unavailable(dtype, device):
