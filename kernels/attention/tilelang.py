@@ -29,13 +29,13 @@ def attention_kernel(B, Hq, Hkv, Sq, Skv, D, causal, dtype, block_M, block_N, nu
     alloc_p = T.alloc_shared if dtype == "float32" else T.alloc_fragment
     group = Hq // Hkv
     qk_scale = (default_scale(D) if sm_scale is None else sm_scale) * LOG2E
-    # Causal: block bx's last row sees keys up to (bx + 1) · block_M - 1 + Skv - Sq.
+
     def visible(i, j):  # may query i see key j
         if causal:
             return (j < Skv) & (j <= i + (Skv - Sq))
         return j < Skv
 
-    def key_tiles(bx):
+    def key_tiles(bx):  # causal: block bx's last row sees keys up to (bx + 1) · block_M - 1 + Skv - Sq
         if causal:
             return T.min(T.ceildiv(Skv, block_N), T.ceildiv((bx + 1) * block_M + Skv - Sq, block_N))
         return T.ceildiv(Skv, block_N)
