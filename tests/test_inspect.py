@@ -149,6 +149,16 @@ def test_the_warpgroup_mma_check_fails_without_it(records):
         assert not uses_warpgroup_mma(r) and r["metrics"]["sass"].get("HMMA", 0) > 0
 
 
+def test_a_kernel_that_fails_to_compile_is_an_error_row_and_the_rest_go_on():
+    """tests/inspect_fake_op: its wrapper launches, forgets to launch, or kills the worker."""
+    job_list = compile_report.jobs("tests.inspect_fake_op", "triton")
+    rows = list(compile_report.run(job_list, workers=1))
+    assert [(r["config"]["mode"], r["status"]) for r in rows] == [("ok", "compiled"), ("no_launch", "error"), ("crash", "error")]
+    assert rows[0]["metrics"]["registers"] > 0 and rows[0]["metrics"]["sass"].get("STG", 0) > 0
+    assert rows[1]["reason"] == "RuntimeError: tests.inspect_fake_op.triton.fake did not launch fake_kernel"
+    assert rows[2]["reason"].startswith("compile worker died: BrokenProcessPool")
+
+
 @needs_extra
 def test_cli_json_and_out_file(tmp_path, capsys):
     out = tmp_path / "inspect.jsonl"

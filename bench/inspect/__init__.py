@@ -53,13 +53,25 @@ def run(job_list, workers=None):
     if not job_list:
         return
     workers = max(1, min(workers or os.cpu_count() or 1, len(job_list)))
-    archs = sorted({j["arch"] for j in job_list})
     backends = sorted({j["backend"] for j in job_list})
     context = multiprocessing.get_context("spawn")  # fresh interpreters: see worker.py
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=init, initargs=(archs, backends)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init, initargs=(job_list[0]["arch"], backends))
+    try:
         futures = [pool.submit(compile_case, job) for job in job_list]
         for job, future in zip(job_list, futures):
-            yield record(job, future.result(), env.environment(), env.utc_now(), workers)
+            yield record(job, outcome(future), env.environment(), env.utc_now(), workers)
+    finally:  # on an interrupt, do not wait for the compiles not yet started
+        pool.shutdown(cancel_futures=True)
+
+
+def outcome(future):
+    """The worker's result; a worker that died (a crash in a compiler it loaded) is an error row."""
+    from bench.inspect.worker import one_line
+
+    try:
+        return future.result()
+    except Exception as exc:
+        return {"status": "error", "reason": f"compile worker died: {one_line(exc)}", "metrics": {}}
 
 
 def record(job, result, environment, utc, workers):
@@ -68,7 +80,7 @@ def record(job, result, environment, utc, workers):
     return {
         "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"], "dtype": job["dtype"],
         "shape": dict(job["shape"]), "config": job["config"], "arch": job["arch"],
-        "path": f"compile for {job['arch']} (no GPU)", "status": result["status"], "reason": result["reason"],
+        "path": f"compile-only for {job['arch']}", "status": result["status"], "reason": result["reason"],
         "compile_ms": metrics.get("compile_ms"), "concurrent_compiles": workers,
         "metrics": metrics, "env": environment, "utc": utc,
     }

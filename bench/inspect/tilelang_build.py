@@ -7,6 +7,7 @@ which a cubin does not need, so its compile time on a GPU is somewhat longer.
 """
 import importlib.metadata
 import logging
+import math
 import subprocess
 import tempfile
 import time
@@ -36,7 +37,7 @@ def compile_tilelang(spec, shape, dtype, config, arch):
     attrs = device_attrs(artifact)
     extent = attrs.get("thread_extent", {})
     facts = {"compile_ms": (t2 - t0) * 1e3, "lower_ms": (t1 - t0) * 1e3, "nvcc_ms": (t2 - t1) * 1e3,
-             "threads": int(extent.get("threadIdx.x", 1)) * int(extent.get("threadIdx.y", 1)) * int(extent.get("threadIdx.z", 1)),
+             "threads": math.prod(int(extent.get(f"threadIdx.{axis}", 1)) for axis in "xyz"),
              "dynamic_smem_bytes": int(attrs.get("dyn_shared_memory_buf", 0)),
              "nvcc": importlib.metadata.version("nvidia-cuda-nvcc")}
     return cubin, log, facts

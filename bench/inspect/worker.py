@@ -11,7 +11,7 @@ import os
 from bench.inspect.toolchain import ARCHS
 
 
-def init(archs, backends):
+def init(arch, backends):
     os.environ.pop("TRITON_INTERPRET", None)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton's default, said aloud (silences a warning)
     import torch  # noqa: F401  (imported here, not inside the first timed compile)
@@ -21,7 +21,7 @@ def init(archs, backends):
     if "triton" in backends:
         from bench.inspect.triton_build import warm_up
 
-        warm_up(ARCHS[archs[0]])
+        warm_up(ARCHS[arch])
 
 
 def compile_case(job):
