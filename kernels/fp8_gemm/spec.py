@@ -34,10 +34,11 @@ C_DTYPE = "bf16"
 # The configs both DSLs choose from. A tile is block_M x 128 (BLOCK: one B scale per tile
 # and K-block) and each step consumes one 128-deep K-block (one scale). threads = 32 *
 # Triton's num_warps; Hopper's FP8 warpgroup MMA (wgmma) works on 64-row slabs per
-# warpgroup of 128 threads.
+# warpgroup of 128 threads. A 128-row tile wants two warpgroups: one alone would hold both
+# fp32 accumulators (2 x 128 registers a thread) and spill.
 CONFIGS = [
     dict(block_M=128, num_stages=4, threads=256),
-    dict(block_M=128, num_stages=3, threads=128),
+    dict(block_M=128, num_stages=3, threads=256),
     dict(block_M=64, num_stages=4, threads=128),
     dict(block_M=64, num_stages=6, threads=128),
 ]
