@@ -14,14 +14,15 @@ def dslbench(*args):
 BAD = {
     "unknown op": (["check", "--op", "conv"], "unknown op 'conv'; valid ops: matmul"),
     "unknown backend": (["check", "--backend", "cublas"], "unknown backend 'cublas'; valid backends:"),
-    "unknown dtype": (["check", "--dtype", "fp64"], "unknown dtype 'fp64'; valid dtypes: fp32, fp16, bf16"),
-    "missing dimension": (["check", "--shape", "M=4,N=4"], "lacks K"),
-    "zero": (["check", "--shape", "M=0,N=4,K=4"], "M=0 must be >= 1"),
-    "negative": (["check", "--shape", "M=4,N=-2,K=4"], "N=-2 must be >= 1"),
-    "not an integer": (["check", "--shape", "M=4,N=4,K=1.5"], "K='1.5' is not an integer"),
-    "unknown shape key": (["check", "--shape", "M=4,N=4,K=4,Q=1"], "unknown shape key 'Q'"),
-    "no value": (["check", "--shape", "M4,N=4,K=4"], "write KEY=VALUE"),
-    "repeated key": (["check", "--shape", "M=4,M=5,N=4,K=4"], "given twice"),
+    "unknown dtype": (["check", "--op", "matmul", "--dtype", "fp64"], "unknown dtype 'fp64'; valid dtypes: fp32, fp16, bf16"),
+    "shape without op": (["check", "--shape", "M=4,N=4,K=4"], "--shape needs a single --op"),
+    "missing dimension": (["check", "--op", "matmul", "--shape", "M=4,N=4"], "lacks K"),
+    "zero": (["check", "--op", "matmul", "--shape", "M=0,N=4,K=4"], "M=0 must be >= 1"),
+    "negative": (["check", "--op", "matmul", "--shape", "M=4,N=-2,K=4"], "N=-2 must be >= 1"),
+    "not an integer": (["check", "--op", "matmul", "--shape", "M=4,N=4,K=1.5"], "K='1.5' is not an integer"),
+    "unknown shape key": (["check", "--op", "matmul", "--shape", "M=4,N=4,K=4,Q=1"], "unknown shape key 'Q'"),
+    "no value": (["check", "--op", "matmul", "--shape", "M4,N=4,K=4"], "write KEY=VALUE"),
+    "repeated key": (["check", "--op", "matmul", "--shape", "M=4,M=5,N=4,K=4"], "given twice"),
     "unknown option": (["check", "--bogus"], "unrecognized arguments: --bogus"),
     "unknown command": (["bogus"], "invalid choice"),
     "bad seed": (["run", "--seed", "x"], "invalid int value"),
@@ -54,7 +55,8 @@ def test_check_json_is_one_document_of_records():
 def test_run_appends_records_with_timings(tmp_path):
     out = tmp_path / "run.jsonl"
     for seed in ("1", "2"):
-        p = dslbench("run", "--backend", "triton,torch", "--dtype", "fp16", "--shape", "M=33,N=20,K=17",
+        p = dslbench("run", "--op", "matmul", "--backend", "triton,torch", "--dtype", "fp16",
+                     "--shape", "M=33,N=20,K=17",
                      "--seed", seed, "--out", str(out))
         assert p.returncode == 0, p.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -73,7 +75,7 @@ def test_a_failing_check_exits_1(tmp_path, monkeypatch):
     from kernels.matmul import spec
 
     monkeypatch.setitem(spec.TOLERANCE, "fp32", (1e-30, 1e-30))
-    assert cli.main(["check", "--inline", "--backend", "torch", "--dtype", "fp32", "--shape", "M=20,N=20,K=20"]) == 1
+    assert cli.main(["check", "--op", "matmul", "--inline", "--backend", "torch", "--dtype", "fp32", "--shape", "M=20,N=20,K=20"]) == 1
 
 
 def test_help_is_fast_and_does_not_import_tilelang():
