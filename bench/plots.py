@@ -21,7 +21,9 @@ def color(name, index):
 
 def grouped_bars(ax, labels, series, ylabel):
     """Bars of several series side by side at each label; None values are left out. The axis
-    is logarithmic when the values span more than 10x."""
+    is logarithmic when the values span more than 10x. A series with no value (a backend
+    skipped on every shape) takes no slot and no legend entry."""
+    series = {name: values for name, values in series.items() if any(values)}
     width = 0.8 / max(len(series), 1)
     for i, (name, values) in enumerate(series.items()):
         xs = [x + i * width for x, v in enumerate(values) if v]
@@ -31,7 +33,8 @@ def grouped_bars(ax, labels, series, ylabel):
     present = [v for values in series.values() for v in values if v]
     if present and max(present) > 10 * min(present):
         ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    if series:
+        ax.legend(fontsize=7)
 
 
 def save(fig, path, title, performance):
