@@ -1,5 +1,5 @@
-"""`dslbench inspect`: both DSLs' kernels compile for Hopper without a GPU, and the 16-bit dot
-kernels really use Hopper's warpgroup MMA (HGMMA), not a silent fallback to the older HMMA.
+"""`dslbench inspect`: both DSLs' kernels compile for Hopper without a GPU, and the 16-bit and
+fp8 dot kernels really use Hopper's warpgroup MMA (HGMMA, QGMMA), not a silent fallback to HMMA.
 
 The compiling tests need the `inspect` extra (nvcc from the CUDA wheels); without it they skip
 and say so. The parsing and error tests run everywhere.
@@ -14,9 +14,12 @@ from bench.inspect import sass, table, toolchain, worker
 from bench.records import load
 from tests.conftest import DEVICE
 
-# Ops whose fp16/bf16 kernels are built around a tensor-core dot: on sm_90a both DSLs must
-# emit warpgroup MMA for them. (An op not in OPS yet is simply not checked.)
-WGMMA_OPS = ("matmul", "attention")
+# Kernels built around a tensor-core dot, by op and dtype: on sm_90a both DSLs must emit
+# Hopper's warpgroup MMA for them, HGMMA for fp16/bf16 and QGMMA for fp8. (An op not in OPS
+# is not checked.) fp32 is not here: its dot may be TF32 warpgroup MMA or not (a finding, not a bug).
+WARPGROUP_MMA = {"fp16": "HGMMA", "bf16": "HGMMA", "e4m3": "QGMMA"}
+DOT_KERNELS = [(op, dtype) for op, dtypes in {"matmul": ("fp16", "bf16"), "attention": ("fp16", "bf16"),
+                                              "fp8_gemm": ("e4m3",)}.items() if op in ops.OPS for dtype in dtypes]
 
 
 def extra_missing():
@@ -109,7 +112,7 @@ def records():
 
 
 def uses_warpgroup_mma(record):
-    return record["metrics"]["sass"].get("HGMMA", 0) > 0
+    return record["metrics"]["sass"].get(WARPGROUP_MMA[record["dtype"]], 0) > 0
 
 
 @needs_extra
@@ -129,13 +132,12 @@ def test_every_kernel_of_both_dsls_compiles_for_sm_90a(records):
 
 @needs_extra
 @pytest.mark.parametrize("backend", ops.DSLS)
-@pytest.mark.parametrize("dtype", ["fp16", "bf16"])
-@pytest.mark.parametrize("op", [op for op in WGMMA_OPS if op in ops.OPS])
-def test_16bit_dot_kernels_use_warpgroup_mma_on_hopper(records, op, dtype, backend):
+@pytest.mark.parametrize("op,dtype", DOT_KERNELS, ids=[f"{op}-{dtype}" for op, dtype in DOT_KERNELS])
+def test_dot_kernels_use_warpgroup_mma_on_hopper(records, op, dtype, backend):
     [r] = [r for r in records if (r["op"], r["dtype"], r["backend"], r["arch"]) == (op, dtype, backend, "sm_90a")]
     assert r["status"] == "compiled", r["reason"]
     counts = r["metrics"]["sass"]
-    assert uses_warpgroup_mma(r), (f"{backend} {op} {dtype} {r['config']} on sm_90a has no HGMMA "
+    assert uses_warpgroup_mma(r), (f"{backend} {op} {dtype} {r['config']} on sm_90a has no {WARPGROUP_MMA[dtype]} "
                                    f"(HMMA {counts.get('HMMA', 0)}): fell back to warp-level MMA")
 
 
@@ -160,14 +162,23 @@ def test_a_kernel_that_fails_to_compile_is_an_error_row_and_the_rest_go_on():
 
 
 @needs_extra
-def test_cli_json_and_out_file(tmp_path, capsys):
+def test_cli_json_and_out_file(records, tmp_path, capsys, monkeypatch):
+    """The CLI's plumbing, on the records compiled above (compiling again would only cost time)."""
+    mine = [r for r in records if r["op"] == "matmul" and r["arch"] == "sm_90a"]
+    asked = []
+    monkeypatch.setattr(compile_report, "run", lambda job_list, workers: asked.append(job_list) or iter(mine))
     out = tmp_path / "inspect.jsonl"
-    args = ["inspect", "--op", "matmul", "--backend", "triton", "--dtype", "fp32", "--json", "--out", str(out)]
-    assert cli.main(args) == 0
+    assert cli.main(["inspect", "--op", "matmul", "--dtype", "fp16", "--json", "--out", str(out)]) == 0
+    assert [(j["backend"], j["dtype"]) for j in asked[0]] == [(b, "fp16") for _ in ops.load_spec("matmul").configs_for("fp16") for b in ops.DSLS]
     printed = json.loads(capsys.readouterr().out)
     stored = load(out)
-    assert printed == stored and len(stored) == len(ops.load_spec("matmul").configs_for("fp32"))
+    assert printed == stored and len(stored) == len(mine)
     for r in stored:
         assert r["kind"] == "inspect" and r["arch"] == "sm_90a" and r["status"] == "compiled"
         assert {"schema", "op", "backend", "dtype", "shape", "config", "metrics", "env", "utc"} <= r.keys()
         assert {"registers", "spill_store_bytes", "smem_bytes", "compile_ms", "sass"} <= r["metrics"].keys()
+    failed = dict(mine[0], status="error", reason="RuntimeError: nvcc failed", metrics={})
+    monkeypatch.setattr(compile_report, "run", lambda job_list, workers: iter([mine[0], failed]))
+    assert cli.main(["inspect", "--op", "matmul"]) == 1
+    table_out = capsys.readouterr().out
+    assert "error: RuntimeError: nvcc failed" in table_out and "1 compiled, 1 failed" in table_out
