@@ -32,8 +32,8 @@ from kernels import dtypes
 # e4m3 inputs stay e4m3 there. TileLang's C backend has no bf16 or fp8 C type.
 CPU_NATIVE = {"triton": ("fp32", "fp16"), "tilelang": ("fp32", "fp16")}
 CPU_NATIVE_INPUTS = {"triton": ("e4m3",)}
-CPU_PATH = {"triton": "Triton interpreter", "tilelang": "TileLang C backend",
-            "torch": "torch on the CPU", "reference": "float64 on the CPU"}
+CPU_PATH = {"triton": "Triton interpreter", "tilelang": "TileLang C backend", "reference": "float64 on the CPU"}
+VENDOR_CPU_PATH = "torch on the CPU"  # every vendor baseline that runs without a GPU
 
 
 class Skip(Exception):
@@ -60,13 +60,18 @@ def backends_for(spec):
     return ["triton", "tilelang", *vendor_backends(spec), "reference"]
 
 
-def support(backend, dtype, device):
+def support(backend, dtype, device, spec):
     """'native', 'emulated', or a reason it cannot run (a string starting 'skipped: ')."""
     if backend in ("triton", "tilelang"):
         if importlib.util.find_spec(backend) is None:
             return f"skipped: {backend} is not installed"
         if device == "cpu" and dtype not in CPU_NATIVE[backend]:
             return "emulated"
+    elif backend != "reference":
+        fn = sibling(spec, "baselines").BASELINES[backend]
+        reason = getattr(fn, "unavailable", lambda *a: None)(dtype, device)
+        if reason:
+            return f"skipped: {reason}"
     return "native"
 
 
@@ -101,7 +106,7 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
     """Compile (and on a GPU, autotune) `backend` for this case; return what to time."""
     if backend == "reference":
         return Prepared(run=lambda: None, outputs=spec.reference(inputs, **spec.kernel_flags(shape)))
-    state = support(backend, dtype, device)
+    state = support(backend, dtype, device, spec)
     if state.startswith("skipped"):
         raise Skip(state[len("skipped: "):])
     emulated = state == "emulated"
@@ -116,9 +121,6 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
         build = tilelang_builder(spec, shape, dtype if not emulated else "fp32", run_in, run_out, device)
     else:
         fn = sibling(spec, "baselines").BASELINES[backend]
-        reason = getattr(fn, "unavailable", lambda *a: None)(dtype, device)
-        if reason:
-            raise Skip(reason)
         build = lambda config: lambda: fn(*run_in.values(), *run_out.values(), **flags)  # noqa: E731
         config, produces = None, getattr(fn, "outputs", produces)
     if emulated:

@@ -298,7 +298,7 @@ def summary(records):
 
 
 def cmd_list():
-    from bench.backends import CPU_PATH, backends_for, support
+    from bench.backends import CPU_PATH, VENDOR_CPU_PATH, backends_for, support
     from bench.env import device
 
     dev = device()
@@ -307,7 +307,10 @@ def cmd_list():
         spec = ops.load_spec(op)
         print(f"\n{op}: shape keys {', '.join(spec.SHAPE_KEYS)}; dtypes {', '.join(spec.DTYPES)}")
         for backend in backends_for(spec):
-            where = "cuda" if dev == "cuda" else CPU_PATH.get(backend, "cpu")
-            states = [f"{d} {support(backend, d, dev)}" for d in spec.DTYPES]
-            print(f"  {backend:10s} {where}: {'; '.join(states)}")
+            where = "cuda" if dev == "cuda" else CPU_PATH.get(backend, VENDOR_CPU_PATH)
+            states = {}
+            for d in spec.DTYPES:  # dtypes that share a state are listed together
+                states.setdefault(support(backend, d, dev, spec), []).append(d)
+            parts = [",".join(ds) + " " + st for st, ds in states.items()]
+            print(f"  {backend:10s} {where}: {'; '.join(parts)}")
     return 0

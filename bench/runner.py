@@ -21,7 +21,7 @@ def base_record(spec, backend, dtype, shape, seed, device):
     return {
         "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dtype": dtype,
         "shape": dict(shape), "seed": seed, "device": device,
-        "path": "cuda" if device == "cuda" else backends.CPU_PATH.get(backend, "cpu"),
+        "path": "cuda" if device == "cuda" else backends.CPU_PATH.get(backend, backends.VENDOR_CPU_PATH),
         "status": None, "reason": "", "emulated": False, "config": None,
         "flops": spec.flops(shape), "bytes": spec.bytes_moved(shape, dtype),
     }

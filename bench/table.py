@@ -17,9 +17,17 @@ def status(record):
 
 
 def check_row(r):
-    tol = r.get("tolerance") or {}
     return [r["op"], r["backend"], r["dtype"], shape_text(r["shape"]), fmt(r.get("max_abs_err")),
-            fmt(r.get("rel_err")), fmt(tol.get("rel"), ".0e") if tol else "-", status(r)]
+            fmt(r.get("rel_err")), rel_tolerance(r.get("tolerance")), status(r)]
+
+
+def rel_tolerance(tol):
+    """The normwise tolerance; one per output, joined by '/', for ops with several."""
+    if not tol:
+        return "-"
+    if "rel" in tol:
+        return fmt(tol["rel"], ".0e")
+    return "/".join(fmt(t["rel"] if isinstance(t, dict) else t[0], ".0e") for t in tol.values())
 
 
 CHECK_HEADER = ["op", "backend", "dtype", "shape", "max_abs_err", "rel_err", "rel_tol", "status"]
@@ -39,7 +47,7 @@ def shape_text(shape):
     return ",".join(f"{k}={v}" for k, v in shape.items())
 
 
-WIDTH = {"op": 9, "backend": 10, "dtype": 5, "shape": 30, "status": 0}
+WIDTH = {"op": 9, "backend": 10, "dtype": 5, "shape": 44, "status": 0}
 
 
 def render(header, rows):
