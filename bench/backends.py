@@ -125,7 +125,10 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
         config, produces = None, getattr(fn, "outputs", produces)
     if emulated:
         build = rounding(build, run_out, real_outputs)
-    prepared = autotune(build, spec.configs_for(dtype), device) if config == "autotune" else compiled(build, config, device)
+    if config == "autotune":
+        prepared = autotune(build, spec.configs_for(dtype), device, parallel=backend == "tilelang")
+    else:
+        prepared = compiled(build, config, device)
     prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
     prepared.emulated = emulated
     return prepared
@@ -153,17 +156,20 @@ def compiled(build, config, device):
     return Prepared(run=run, outputs={}, compile_ms=(time.perf_counter() - t0) * 1e3, config=config)
 
 
-def autotune(build, configs, device):
+def autotune(build, configs, device, parallel=False):
     """Compile every config, time each with the shared procedure, keep the fastest.
 
-    Both DSLs get the same list and the same procedure: the same tuning budget. Configs are
-    compiled in parallel threads (for both DSLs alike: TileLang's nvcc and Triton's JIT
-    run outside the GIL); compile_ms is the wall time of that phase, autotune_ms of timing."""
+    Both DSLs get the same list and the same procedure: the same tuning budget. compile_ms
+    is the sum of the configs' compile times, the same measure whether they were compiled
+    one after another or, with `parallel`, in threads (TileLang: its own autotuner does so;
+    nvcc runs outside the GIL. Triton's JIT and interpreter patch shared state: serial).
+    autotune_ms is the time spent timing the configs."""
     t0 = time.perf_counter()
-    workers = max(1, min(len(configs), os.cpu_count() or 1))
+    workers = max(1, min(len(configs), os.cpu_count() or 1)) if parallel else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         candidates = list(pool.map(lambda c: attempt(build, c, device), configs))
-    compile_ms = (time.perf_counter() - t0) * 1e3
+    compile_wall_ms = (time.perf_counter() - t0) * 1e3
+    compile_ms = sum(c.compile_ms for c in candidates if not isinstance(c, str))
     best, tried = None, []
     for config, candidate in zip(configs, candidates):
         if isinstance(candidate, str):  # a config that does not compile is recorded, not fatal
@@ -178,7 +184,7 @@ def autotune(build, configs, device):
     prepared = best[1]
     timing.wall_ms(prepared.run, device)  # the outputs now hold the chosen config's result
     prepared.compile_ms = compile_ms
-    prepared.autotune_ms = (time.perf_counter() - t0) * 1e3 - compile_ms
+    prepared.autotune_ms = (time.perf_counter() - t0) * 1e3 - compile_wall_ms
     prepared.tried = tried
     return prepared
 

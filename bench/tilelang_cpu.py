@@ -7,11 +7,13 @@ meaning. Everything else (T.copy, T.gemm, T.Pipelined, T.reduce_*, ...) lowers a
 This is the only place that knows about the difference.
 """
 import contextlib
+import threading
 
 # fp16 C code cannot be vectorized by TVM's C codegen; scalar code is what we want anyway.
 PASS_CONFIGS = {"tirx.disable_vectorize": True}
 # The C backend has no bf16 or fp8 types: those kernels run on rounded values in fp32.
 NATIVE_DTYPES = ("fp32", "fp16")
+BUILDING = threading.Lock()  # autotune compiles configs in threads; cpu_dialect() is global
 
 
 @contextlib.contextmanager
@@ -38,6 +40,6 @@ def compile_cpu(factory, *args, **kwargs):
     """Build factory(*args, **kwargs) in the CPU dialect and compile it for target="c"."""
     import tilelang
 
-    with cpu_dialect():
+    with BUILDING, cpu_dialect():  # the dialect patches the module: one build at a time
         func = factory(*args, **kwargs)
     return tilelang.compile(func, target="c", pass_configs=PASS_CONFIGS)
