@@ -152,10 +152,13 @@ def select(args):
     names = ops.parse_list(args.backend, union(backends_for(s) for s in specs), "backend")
     dtypes = ops.parse_list(args.dtype, union(s.DTYPES for s in specs), "dtype")
     suite = args.suite or ("gpu" if device() == "cuda" else "cpu")
+    if suite != "cpu" and device() != "cuda" and not args.shape:
+        raise UsageError(f"--suite {suite} needs a GPU (no CUDA device here); use --suite cpu or --shape")
     groups = []
     for spec in specs:
-        shapes = [ops.parse_shape(s, spec) for s in args.shape] if args.shape else (
-            spec.CPU_SUITE if suite == "cpu" else spec.GPU_SUITE)
+        shapes = [ops.parse_shape(s, spec) for s in args.shape] if args.shape else {
+            "cpu": spec.CPU_SUITE, "gpu": spec.GPU_SUITE,
+            "gpu-full": getattr(spec, "GPU_FULL_SUITE", spec.GPU_SUITE)}[suite]
         mine = [n for n in names if n in backends_for(spec)]
         wanted = dtypes if args.dtype or suite != "gpu-full" else getattr(spec, "GPU_DTYPES", spec.DTYPES)
         groups += [(spec, mine, d, shape) for d in wanted if d in spec.DTYPES for shape in shapes]

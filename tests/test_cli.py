@@ -95,3 +95,18 @@ def test_list_names_each_backend_and_its_cpu_path():
     assert "matmul" in p.stdout and "bf16 emulated" in p.stdout
     for backend in ("triton", "tilelang", "torch", "reference"):
         assert backend in p.stdout
+
+
+def test_gpu_suites_are_refused_without_a_gpu():
+    p = dslbench("run", "--suite", "gpu-full")
+    assert p.returncode == 2 and "needs a GPU" in p.stderr
+
+
+def test_every_gpu_full_shape_belongs_to_its_gpu_suite():
+    from bench import ops
+
+    for op in ops.OPS:
+        spec = ops.load_spec(op)
+        full = getattr(spec, "GPU_FULL_SUITE", spec.GPU_SUITE)
+        assert full and all(shape in spec.GPU_SUITE for shape in full), op
+        assert set(getattr(spec, "GPU_DTYPES", spec.DTYPES)) <= set(spec.DTYPES), op

@@ -148,3 +148,5 @@ GPU_SUITE = [dict(M=M, N=N, ue8m0=1) for N in (7168, 1536, 512, 16384, 2048) for
     dict(M=4096, N=7168, ue8m0=0),
     dict(M=128, N=7168, ue8m0=0),
 ]
+# `--suite gpu-full` (every op within ~10 minutes on one H100): prefill M, every N.
+GPU_FULL_SUITE = [s for s in GPU_SUITE if s["M"] == 4096 and s["ue8m0"]]

@@ -188,3 +188,11 @@ GPU_SUITE = [
 ] + [
     dict(B=8, Hq=32, Hkv=8, Sq=1, Skv=S, D=128, causal=0) for S in (1024, 4096, 16384, 32768)
 ]
+# `--suite gpu-full` (every op within ~10 minutes on one H100): bf16, D=128 at 1k/4k/16k,
+# causal and not, one GQA prefill and two decode steps.
+GPU_DTYPES = ("bf16",)
+GPU_FULL_SUITE = [
+    dict(B=16384 // S, Hq=16, Hkv=16, Sq=S, Skv=S, D=128, causal=c) for c in (0, 1) for S in (1024, 4096, 16384)
+] + [dict(B=2, Hq=32, Hkv=8, Sq=8192, Skv=8192, D=128, causal=1)] + [
+    dict(B=8, Hq=32, Hkv=8, Sq=1, Skv=S, D=128, causal=0) for S in (4096, 32768)
+]

@@ -149,3 +149,5 @@ LAYERS = [(2112, 7168), (24576, 1536), (32768, 512), (7168, 16384), (4096, 7168)
 GPU_SUITE = [dict(M=M, N=N, K=K, ue8m0=1) for N, K in LAYERS for M in (64, 128, 4096)] + [
     dict(M=128, N=N, K=K, ue8m0=0) for N, K in LAYERS
 ]
+# `--suite gpu-full` (every op within ~10 minutes on one H100): four layers, M=128 and 4096.
+GPU_FULL_SUITE = [s for s in GPU_SUITE if s["ue8m0"] and s["M"] in (128, 4096) and (s["N"], s["K"]) in LAYERS[:4]]
