@@ -220,7 +220,9 @@ def cmd_cases(args, timed):
     else:
         print(summary(records) + (f"; {len(done)} already in {out}" if done else "") + (f"; written to {out}" if out else ""))
     if getattr(args, "suite", None) == "gpu-full" and out:
-        main(["report", out, "--out", str(out).rsplit(".", 1)[0] + "-report"])
+        from bench import report
+
+        report.run(out)  # beside the run: RUN-report/report.md and its plots
     return 1 if any(r["status"] in ("fail", "error") for r in records) else 0
 
 
