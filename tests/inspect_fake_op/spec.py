@@ -1,12 +1,10 @@
-"""A tiny op for testing `dslbench inspect` itself: y = 2x, whose Triton wrapper misbehaves on
-purpose, by config (triton.py): launches, forgets to launch, or kills its process."""
-import torch
+"""A tiny op for testing `dslbench inspect` itself: the sweep's fake op (y = 2x), but with
+a Triton wrapper that misbehaves on purpose, by config (triton.py): launches, forgets to
+launch, or kills its process."""
+from tests.fake_op.spec import (  # noqa: F401  (the op's description, shared)
+    DTYPES, INPUTS, NAME, OUTPUTS, SHAPE_KEYS, kernel_flags, make_inputs, make_outputs,
+)
 
-NAME = "fake"
-SHAPE_KEYS = ("N",)
-DTYPES = ("fp32",)
-INPUTS = ("x",)
-OUTPUTS = ("y",)
 CONFIGS = [dict(mode="ok"), dict(mode="no_launch"), dict(mode="crash")]
 GPU_SUITE = [dict(N=4096)]
 CPU_SUITE = GPU_SUITE
@@ -14,16 +12,3 @@ CPU_SUITE = GPU_SUITE
 
 def configs_for(dtype):
     return CONFIGS
-
-
-def kernel_flags(shape):
-    return {}
-
-
-def make_inputs(shape, dtype, seed, device="cpu"):
-    g = torch.Generator().manual_seed(seed)
-    return {"x": torch.randn(shape["N"], generator=g).to(device)}
-
-
-def make_outputs(shape, dtype, device="cpu"):
-    return {"y": torch.full((shape["N"],), float("nan"), device=device)}
