@@ -6,7 +6,10 @@ def compare(outputs, reference, tolerance):
     """Errors of every output against the reference, and whether all are within tolerance.
 
     tolerance = (normwise relative, max-abs relative to max|ref|), or a dict of those per
-    output name. NaN or Inf anywhere fails, whatever the tolerance; its errors are None.
+    output name. NaN anywhere fails, whatever the tolerance, and so does an infinity the
+    reference does not have at that position with that sign; the errors are then None.
+    Infinities that match the reference's (a masked score's -inf) are equal; the errors
+    are measured over the reference's finite values.
     Only the outputs a backend produces are compared (a baseline may lack some: its
     prepared outputs omit them); a passing result names the ones left unchecked."""
     unchecked = [name for name in reference if name not in outputs]
@@ -17,10 +20,19 @@ def compare(outputs, reference, tolerance):
         got = outputs[name].detach().to(device=ref.device, dtype=torch.float64)
         ref = ref.to(torch.float64)
         if not torch.isfinite(got).all():
-            bad = int((~torch.isfinite(got)).sum())
-            result.update(passed=False, max_abs_err=None, rel_err=None,
-                          reason=f"{name}: {bad} of {got.numel()} values are NaN or Inf")
-            break
+            bad = int((~torch.isfinite(got) & (got != ref)).sum())  # NaN != anything
+            if bad:
+                result.update(passed=False, max_abs_err=None, rel_err=None,
+                              reason=f"{name}: {bad} of {got.numel()} values are NaN or Inf")
+                break
+        finite = torch.isfinite(ref)
+        if not finite.all():
+            wrong = int((got[~finite] != ref[~finite]).sum())
+            if wrong:
+                result.update(passed=False, max_abs_err=None, rel_err=None,
+                              reason=f"{name}: {wrong} finite values where the reference is infinite")
+                break
+            got, ref = got[finite], ref[finite]
         max_abs = (got - ref).abs().max().item() if got.numel() else 0.0
         scale = ref.abs().max().item() if ref.numel() else 0.0
         ref_norm = torch.linalg.vector_norm(ref).item()
