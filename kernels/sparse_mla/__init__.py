@@ -1,0 +1,1 @@
+"""DeepSeek Sparse Attention's sparse MLA forward: spec, Triton and TileLang kernels, vendor baselines."""
