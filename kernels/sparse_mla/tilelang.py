@@ -45,7 +45,6 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
             Q_rope_shared = T.alloc_shared((BLOCK_H, D_ROPE), dtype)
             KV_shared = T.alloc_shared((block_N, D_V), dtype)
             K_rope_shared = T.alloc_shared((block_N, D_ROPE), dtype)
-            idx_shared = T.alloc_shared((block_N,), "int32")
             P_shared = T.alloc_shared((BLOCK_H, block_N), dtype)
             acc_s = T.alloc_fragment((BLOCK_H, block_N), accum)
             acc_o = T.alloc_fragment((BLOCK_H, D_V), accum)
@@ -61,12 +60,10 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
             T.fill(l_i, 0)
             T.fill(m_i, -T.infinity(accum))
             for t in T.Pipelined(T.ceildiv(topk, block_N), num_stages=num_stages):
-                for j in T.Parallel(block_N):  # slots past topk are unused (-1)
-                    idx_shared[j] = T.if_then_else(t * block_N + j < topk, Indices[bz, bx, t * block_N + j], -1)
-                gather(KV, KV_shared, K_rope_shared, idx_shared, bz, block_N, Skv)
+                gather(KV, Indices, KV_shared, K_rope_shared, bz, bx, t, block_N, topk, Skv)
                 # Unused slots start at -inf, so the gemms leave them -inf and exp2 makes them 0.
                 for h, j in T.Parallel(BLOCK_H, block_N):
-                    acc_s[h, j] = T.if_then_else(valid(idx_shared[j], Skv), 0, -T.infinity(accum))
+                    acc_s[h, j] = T.if_then_else(valid(Indices, bz, bx, t * block_N + j, topk, Skv), 0, -T.infinity(accum))
                 T.gemm(Q_shared, KV_shared, acc_s, transpose_B=True, policy=policy)
                 T.gemm(Q_rope_shared, K_rope_shared, acc_s, transpose_B=True, policy=policy)
                 online_softmax(acc_s, m_i, m_prev, alpha, l_tile, l_i, BLOCK_H, block_N, qk_scale)
@@ -85,20 +82,33 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
     return sparse_mla
 
 
-def valid(index, Skv):
-    return (index >= 0) & (index < Skv)
+# The indices are read straight from global memory where they are used, not staged through
+# shared memory: T.Pipelined would copy them asynchronously too, and the gather that takes its
+# addresses from them is issued without waiting for that copy (TileLang 0.1.15).
+def slot(Indices, bz, bx, j, topk):
+    """The index in slot j of the query's row (slots past topk read the last one)."""
+    return Indices[bz, bx, T.min(j, topk - 1)]
+
+
+def valid(Indices, bz, bx, j, topk, Skv):
+    """Whether slot j holds a key: j < topk and 0 <= index < Skv."""
+    index = slot(Indices, bz, bx, j, topk)
+    return (j < topk) & (index >= 0) & (index < Skv)
 
 
 @T.macro
-def gather(KV, KV_shared, K_rope_shared, idx_shared, bz, block_N, Skv):
-    """The selected kv rows into shared memory, latent and rotary parts. An unused slot reads a
-    real row (its index clamped into range) whose weight will be 0: a plain copy, which
-    TileLang lowers to asynchronous copies (cp.async) that T.Pipelined overlaps with the math;
-    a copy under a condition (zeros for unused slots) would go through registers, unpipelined."""
+def gather(KV, Indices, KV_shared, K_rope_shared, bz, bx, t, block_N, topk, Skv):
+    """The kv rows of slots t·block_N .. into shared memory, latent and rotary parts. An unused
+    slot reads a real row (its index clamped into range) whose weight will be 0: a plain copy,
+    which TileLang lowers to asynchronous copies (cp.async) that T.Pipelined overlaps with the
+    math; a copy under a condition (zeros for unused slots) would go through registers,
+    unpipelined."""
     for j, d in T.Parallel(block_N, D_V):
-        KV_shared[j, d] = KV[bz, T.min(T.max(idx_shared[j], 0), Skv - 1), d]
+        row = T.min(T.max(slot(Indices, bz, bx, t * block_N + j, topk), 0), Skv - 1)
+        KV_shared[j, d] = KV[bz, row, d]
     for j, d in T.Parallel(block_N, D_ROPE):
-        K_rope_shared[j, d] = KV[bz, T.min(T.max(idx_shared[j], 0), Skv - 1), D_V + d]
+        row = T.min(T.max(slot(Indices, bz, bx, t * block_N + j, topk), 0), Skv - 1)
+        K_rope_shared[j, d] = KV[bz, row, D_V + d]
 
 
 @T.macro
