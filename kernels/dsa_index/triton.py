@@ -38,7 +38,8 @@ def dsa_index_kernel(
     w = tl.load(w_ptr + b * stride_wb + i * stride_ws + offs_h * stride_wh)
     k_ptrs = k_ptr + b * stride_kb + offs_n[:, None] * stride_ks + offs_d[None, :] * stride_kd
     ks_ptrs = ks_ptr + b * stride_sb + offs_n * stride_ss
-    out_ptrs = score_ptr + b * stride_ob + i * stride_os + offs_n * stride_on
+    # Sq·Skv scores reach 2^31 at 46k x 46k: the row offset in 64 bits.
+    out_ptrs = score_ptr + b.to(tl.int64) * stride_ob + i.to(tl.int64) * stride_os + offs_n * stride_on
 
     start = chunk * CHUNK_N
     end = tl.minimum(start + CHUNK_N, Skv)

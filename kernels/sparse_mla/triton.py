@@ -8,6 +8,10 @@ with asynchronous copies, scores them against the 512 latent and the 64 rotary d
 dots into one accumulator), updates the running max m, sum l and fp32 output accumulator,
 and multiplies P by the same gathered rows' first 512 dims: in MLA the keys are the values.
 Scores are kept in base 2 (scale · log2(e) folded in once) so each exponential is one exp2.
+On Hopper, Triton gives both warpgroups the whole 64 x block_N score tile (its MMA layout puts
+all 8 warps along the 64 rows), so that P can feed the P·V MMA from registers while each
+warpgroup accumulates half of the 512 output columns: the score MMA runs twice (compare
+TileLang's, which splits it and passes P through shared memory; `dslbench inspect`).
 """
 import triton
 import triton.language as tl
@@ -39,9 +43,10 @@ def sparse_mla_kernel(
     """o[h] = Σ_j p_hj kv[idx_j, :512] with p_hj = exp(s_hj - lse_h), s_hj = scale · q_h·kv[idx_j]
     over the valid slots j (0 <= idx_j < Skv), lse_h = log Σ_j exp(s_hj); no valid slot:
     o = 0, lse = -inf."""
-    i = tl.program_id(0)
+    # Query and batch offsets in 64 bits: Sq·H·576 passes 2^31 at 32k tokens and 128 heads.
+    i = tl.program_id(0).to(tl.int64)
     heads = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    b = tl.program_id(2)
+    b = tl.program_id(2).to(tl.int64)
     offs_v = tl.arange(0, DV)
     offs_r = DV + tl.arange(0, DR)
     offs_n = tl.arange(0, BLOCK_N)
