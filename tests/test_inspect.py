@@ -19,7 +19,8 @@ from tests.conftest import DEVICE
 # is not checked.) fp32 is not here: its dot may be TF32 warpgroup MMA or not (a finding, not a bug).
 WARPGROUP_MMA = {"fp16": "HGMMA", "bf16": "HGMMA", "e4m3": "QGMMA"}
 DOT_KERNELS = [(op, dtype) for op, dtypes in {"matmul": ("fp16", "bf16"), "attention": ("fp16", "bf16"),
-                                              "fp8_gemm": ("e4m3",)}.items() if op in ops.OPS for dtype in dtypes]
+                                              "fp8_gemm": ("e4m3",), "dsa_index": ("e4m3",),
+                                              "sparse_mla": ("bf16",)}.items() if op in ops.OPS for dtype in dtypes]
 
 
 def extra_missing():
