@@ -51,13 +51,10 @@ class Prepared:
     tried: list = field(default_factory=list)  # autotune: (config, median_ms) per config
 
 
-def vendor_backends(spec):
-    """Names of the op's vendor baselines (kernels/<op>/baselines.py), without importing it."""
-    return getattr(spec, "BASELINES", ())
-
-
 def backends_for(spec):
-    return ["triton", "tilelang", *vendor_backends(spec), "reference"]
+    """Both DSLs, the op's vendor baselines (named in its spec, so baselines.py is not
+    imported to list them), and the float64 reference."""
+    return ["triton", "tilelang", *getattr(spec, "BASELINES", ()), "reference"]
 
 
 def support(backend, dtype, device, spec):

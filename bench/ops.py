@@ -6,7 +6,6 @@ tilelang.py. Nothing here imports torch or a DSL, so `dslbench --help` stays fas
 import importlib
 
 OPS = ("matmul", "act_quant", "attention", "fp8_gemm", "dsa_index", "sparse_mla")
-BACKENDS = ("triton", "tilelang", "torch", "reference")
 DSLS = ("triton", "tilelang")
 
 

@@ -11,8 +11,6 @@ import threading
 
 # fp16 C code cannot be vectorized by TVM's C codegen; scalar code is what we want anyway.
 PASS_CONFIGS = {"tirx.disable_vectorize": True}
-# The C backend has no bf16 or fp8 types: those kernels run on rounded values in fp32.
-NATIVE_DTYPES = ("fp32", "fp16")
 BUILDING = threading.Lock()  # autotune compiles configs in threads; cpu_dialect() is global
 
 
