@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 from bench import timing
-from kernels import dtypes
+from kernels import Skip, dtypes  # noqa: F401  (Skip: bench.backends.Skip for the harness)
 
 # dtypes each CPU path computes natively; tensors of the others are emulated in fp32
 # storage (outputs rounded into their dtype after each run). Triton's interpreter multiplies
@@ -34,10 +34,6 @@ CPU_NATIVE = {"triton": ("fp32", "fp16"), "tilelang": ("fp32", "fp16")}
 CPU_NATIVE_INPUTS = {"triton": ("e4m3",)}
 CPU_PATH = {"triton": "Triton interpreter", "tilelang": "TileLang C backend", "reference": "float64 on the CPU"}
 VENDOR_CPU_PATH = "torch on the CPU"  # every vendor baseline that runs without a GPU
-
-
-class Skip(Exception):
-    """A backend that cannot run this case here: recorded as `skipped: <reason>`."""
 
 
 @dataclass

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from bench.backends import Skip
+from kernels import Skip
 from kernels.attention.spec import visible
 
 # The math SDPA materializes every score: beyond this many (fp32, 4 GiB) it is skipped.

@@ -13,7 +13,7 @@ import importlib.util
 
 import torch
 
-from bench.backends import Skip
+from kernels import Skip
 from kernels.fp8_gemm.spec import BLOCK, decode, dequantize
 
 CACHE = 8  # prepared forms kept (one case's, with room)

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from bench.backends import Skip
+from kernels import Skip
 from kernels.sparse_mla.spec import D_V, default_scale, valid_slots
 
 TORCH_CHUNK = 1 << 28  # gathered fp32 elements per slice of queries: 1 GiB
