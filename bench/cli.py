@@ -41,8 +41,9 @@ def add_filters(p):
 
 
 def parser():
-    p = Parser(prog="dslbench", description="Run the same matmul and attention kernels in Triton and TileLang: "
-               "check them against a float64 reference (on the CPU too) and time them on a GPU.")
+    p = Parser(prog="dslbench", description="Run the same kernels (matmul, attention, DeepSeek-V3.2's FP8 GEMM and "
+               "sparse attention) in Triton and TileLang: check them against a float64 reference (on the CPU too), "
+               "compile them for Hopper without a GPU, time them on a GPU, report and compare runs.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     sub.add_parser("list", help="ops, backends, dtypes, and what each backend can run on this machine")
