@@ -85,6 +85,7 @@ class Sweep:
 
     def machine(self):
         """Measure the machine's peak in a worker (GPU runs); None if that fails."""
+        record = None
         try:
             for event in self.start({"machine": True}):
                 if event["event"] == "record":
