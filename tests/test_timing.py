@@ -1,0 +1,82 @@
+"""The GPU timing procedure's logic, run on the CPU with stand-ins for CUDA events: the
+order of flushes, calls and events is what makes the numbers honest, and it is the same
+Python on a GPU. Also the roofline and throttle flags computed from what a GPU would report."""
+import time
+
+import pytest
+import torch
+
+from bench import peak, telemetry, timing
+
+
+class FakeEvent:
+    """A CUDA event that stamps the host clock when recorded (the work is synchronous here)."""
+    log = None
+
+    def __init__(self, enable_timing=True):
+        self.t = None
+
+    def record(self):
+        self.t = time.perf_counter()
+        FakeEvent.log.append("event")
+
+    def elapsed_time(self, end):
+        return (end.t - self.t) * 1e3
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    log = []
+    FakeEvent.log = log
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: log.append("sync"))
+    monkeypatch.setattr(timing, "WARMUP_MS", 5.0)
+    monkeypatch.setattr(timing, "MEASURE_MS", 30.0)
+    timer = timing.GpuTimer.__new__(timing.GpuTimer)
+    timer.flush_buffer = torch.empty(16, dtype=torch.int8)
+    flush = timer.flush
+    timer.flush = lambda: (log.append("flush"), flush())
+    return timer, log
+
+
+def sleeper(ms, name, log):
+    def fn():
+        log.append(name)
+        time.sleep(ms / 1e3)
+    return fn
+
+
+def test_gpu_timer_flushes_before_every_timed_call_and_interleaves(fake_cuda):
+    timer, log = fake_cuda
+    stats = timer.time({"a": sleeper(2.0, "a", log), "b": sleeper(1.0, "b", log)})
+    reps = stats["a"]["n"] + stats["b"]["n"]
+    # The measured part is the log's tail: per repetition flush, event, call, event (the
+    # flush outside the timed interval), then one synchronize for all of them.
+    assert log[-1] == "sync" and "sync" not in log[-1 - 4 * reps:-1]
+    blocks = [log[i:i + 4] for i in range(len(log) - 1 - 4 * reps, len(log) - 1, 4)]
+    assert all(b[0] == "flush" and b[1] == b[3] == "event" for b in blocks)
+    calls = [b[2] for b in blocks]
+    assert calls == timing.interleave({"a": stats["a"]["n"], "b": stats["b"]["n"]})  # a, b, a, b, ...
+    assert stats["a"]["n"] >= timing.MIN_REPS and stats["b"]["n"] > stats["a"]["n"]  # reps from the budget
+    assert 1.9 < stats["a"]["median_ms"] < 4 and 0.9 < stats["b"]["median_ms"] < 3
+    assert len(stats["a"]["samples_ms"]) == stats["a"]["n"]
+
+
+def test_roofline_picks_the_bound_by_arithmetic_intensity():
+    machine = {"peak_tflops_bf16": 800.0, "peak_gbps": 3000.0}  # ridge: 266.7 FLOP/byte
+    gemm = {"dtype": "bf16", "flops": 2 * 4096**3, "bytes": 3 * 4096**2 * 2, "tflops": 600.0}
+    copy_like = {"dtype": "bf16", "flops": 10**9, "bytes": 10**9, "tflops": 2.0}
+    roof = peak.roofline(gemm, machine)
+    assert roof["bound"] == "compute" and roof["pct_of_peak"] == pytest.approx(75.0)
+    roof = peak.roofline(copy_like, machine)
+    assert roof["bound"] == "memory" and roof["pct_of_peak"] == pytest.approx(2.0e12 / 3.0e12 * 100)
+    assert peak.roofline(dict(gemm, dtype="e4m3"), machine) is None  # no measured FP8 roof
+    assert peak.roofline(gemm, None) is None
+
+
+def test_throttle_flag_from_nvml_slowdown_reasons():
+    calm = {"sm_clock_mhz": 1980, "slowdown": []}
+    hot = {"sm_clock_mhz": 1500, "slowdown": ["sw_thermal_slowdown"]}
+    assert telemetry.throttled(calm, calm) is False
+    assert telemetry.throttled(calm, hot) is True
+    assert telemetry.throttled(None, {"error": "not supported"}) is None
