@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from kernels import dtypes
+from kernels import SMEM_LIMIT, dtypes
 
 NAME = "attention"
 SHAPE_KEYS = ("B", "Hq", "Hkv", "Sq", "Skv", "D", "causal")
@@ -40,7 +40,6 @@ CONFIGS = [
     dict(block_M=128, block_N=64, num_stages=2, threads=128),
     dict(block_M=64, block_N=64, num_stages=3, threads=128),
 ]
-SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 block may use
 
 
 def smem_bytes(config, dtype, D=max(HEAD_DIMS)):

@@ -7,10 +7,9 @@
 - deepgemm: DeepGEMM's fp8_mqa_logits, DeepSeek's own indexer kernel (one sequence per
   call: the batch is a loop), given each query's visible key range [0, i + Skv - Sq].
 """
-import importlib.util
-
 import torch
 
+from kernels import gpu_baseline
 from kernels.attention.spec import visible
 
 TORCH_CHUNK = 1 << 28  # fp32 logits per slice of queries: 1 GiB
@@ -42,12 +41,6 @@ def deepgemm_index(q, w, k, ks, score):
         score[b].copy_(logits[:, :Skv])  # some versions pad the key dimension
 
 
-def deepgemm_unavailable(dtype, device):
-    if importlib.util.find_spec("deep_gemm") is None:
-        return "deep_gemm is not installed"
-    return None if device == "cuda" else "needs a CUDA GPU (sm_90)"
-
-
-deepgemm_index.unavailable = deepgemm_unavailable
+deepgemm_index.unavailable = gpu_baseline("deep_gemm")
 
 BASELINES = {"torch": torch_index, "deepgemm": deepgemm_index}

@@ -18,7 +18,7 @@ The dtype axis names the FP8 format, "e4m3"; the scores and scales are fp32 with
 """
 import torch
 
-from kernels import dtypes
+from kernels import SMEM_LIMIT, dtypes
 from kernels.act_quant.spec import GROUP, quantize
 from kernels.attention.spec import visible, visible_pairs
 
@@ -47,7 +47,6 @@ CONFIGS = [
     dict(block_N=128, chunk_N=256, num_stages=2, threads=128),
     dict(block_N=64, chunk_N=256, num_stages=3, threads=128),
 ]
-SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 block may use
 
 
 def smem_bytes(config, dtype, H=max(HEAD_COUNTS), D=HEAD_DIM):

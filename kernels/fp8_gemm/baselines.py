@@ -9,11 +9,10 @@
 Layouts and decoded scales are prepared once per input tensor too.
 """
 import functools
-import importlib.util
 
 import torch
 
-from kernels import Skip
+from kernels import Skip, gpu_baseline
 from kernels.fp8_gemm.spec import BLOCK, decode, dequantize
 
 CACHE = 8  # prepared forms kept (one case's, with room)
@@ -67,17 +66,7 @@ def deepgemm(a, sa, b, sb, c):
     gemm((a, align(fp32_scales(sa, False))), (b, fp32_scales(sb, False)), c)
 
 
-def needs_gpu(dtype, device):
-    return None if device == "cuda" else "needs a CUDA GPU (sm_90)"
-
-
-def needs_deepgemm(dtype, device):
-    if importlib.util.find_spec("deep_gemm") is None:
-        return "deep_gemm is not installed"
-    return needs_gpu(dtype, device)
-
-
-torch_scaled_mm.unavailable = needs_gpu
-deepgemm.unavailable = needs_deepgemm
+torch_scaled_mm.unavailable = gpu_baseline()
+deepgemm.unavailable = gpu_baseline("deep_gemm")
 
 BASELINES = {"torch-bf16": torch_bf16, "scaled-mm": torch_scaled_mm, "deepgemm": deepgemm}

@@ -17,7 +17,7 @@ C is bf16 with it.
 """
 import torch
 
-from kernels import dtypes
+from kernels import SMEM_LIMIT, dtypes
 from kernels.act_quant.spec import GROUP as BLOCK, quantize
 
 NAME = "fp8_gemm"
@@ -42,7 +42,6 @@ CONFIGS = [
     dict(block_M=64, num_stages=4, threads=128),
     dict(block_M=64, num_stages=6, threads=128),
 ]
-SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 block may use
 
 
 def smem_bytes(config, dtype):

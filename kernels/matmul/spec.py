@@ -5,7 +5,7 @@ the tolerances from here. Both DSL kernels accumulate in fp32 and write C in the
 """
 import torch
 
-from kernels import dtypes
+from kernels import SMEM_LIMIT, dtypes
 
 NAME = "matmul"
 SHAPE_KEYS = ("M", "N", "K")
@@ -24,7 +24,6 @@ CONFIGS = [
     dict(block_M=128, block_N=128, block_K=32, num_stages=4, threads=128),
     dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128),
 ]
-SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 block may use
 
 
 def smem_bytes(config, dtype):

@@ -7,12 +7,11 @@
 - flashmla: FlashMLA's sparse prefill kernel (flash_mla_sparse_fwd; one sequence per call,
   the batch is a loop), when importable. It takes 64 or 128 heads; its lse is base 2.
 """
-import importlib.util
 import math
 
 import torch
 
-from kernels import Skip
+from kernels import Skip, gpu_baseline
 from kernels.sparse_mla.spec import D_V, default_scale, valid_slots
 
 TORCH_CHUNK = 1 << 28  # gathered fp32 elements per slice of queries: 1 GiB
@@ -47,12 +46,6 @@ def flashmla_sparse(q, kv, indices, o, lse):
         lse[b].copy_(lse2 * math.log(2))  # base 2 -> natural
 
 
-def flashmla_unavailable(dtype, device):
-    if importlib.util.find_spec("flash_mla") is None:
-        return "flash_mla (FlashMLA) is not installed"
-    return None if device == "cuda" else "needs a CUDA GPU (sm_90)"
-
-
-flashmla_sparse.unavailable = flashmla_unavailable
+flashmla_sparse.unavailable = gpu_baseline("flash_mla", "flash_mla (FlashMLA)")
 
 BASELINES = {"torch": torch_sparse, "flashmla": flashmla_sparse}

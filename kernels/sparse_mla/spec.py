@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from kernels import dtypes
+from kernels import SMEM_LIMIT, dtypes
 from kernels.dsa_index.spec import topk_indices
 
 NAME = "sparse_mla"
@@ -59,7 +59,6 @@ CONFIGS = [
     dict(block_N=32, num_stages=3, threads=256),
     dict(block_N=16, num_stages=4, threads=256),
 ]
-SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 block may use
 
 
 def smem_bytes(config, dtype):
