@@ -68,13 +68,20 @@ def environment():
 
 
 def nvidia_driver():
+    """The driver version from NVML, else from nvidia-smi; None when neither answers."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
         return pynvml.nvmlSystemGetDriverVersion()
-    except Exception:  # NVML absent or not initializable: the record says None
+    except Exception:  # nvidia-ml-py absent or NVML not initializable: ask nvidia-smi
+        pass
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
         return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
 
 
 def utc_now():

@@ -1,9 +1,12 @@
 """GPU clocks, temperature, power and throttle reasons from NVML (nvidia-ml-py), around each case.
 
 A case is flagged throttled when the GPU reported a thermal or power slowdown before or
-after its timing. Without NVML (no GPU, package missing), snapshots are None.
+after its timing. Without nvidia-ml-py the driver's nvidia-smi is asked instead; with
+neither (no GPU), snapshots are None.
 """
 import functools
+import shutil
+import subprocess
 
 # Throttle ("clocks event") reason bits that mean the clock was held down by heat or power,
 # as opposed to idle or application-clock settings. Values from NVML's nvml.h.
@@ -34,10 +37,11 @@ def current_index():
 
 
 def snapshot():
-    """SM clock (MHz), temperature (C), power (W) and slowdown reasons now, or None."""
+    """SM clock (MHz), temperature (C), power (W) and slowdown reasons now, or None.
+    From NVML when nvidia-ml-py is installed, else from the driver's nvidia-smi."""
     h = handle()
     if h is None:
-        return None
+        return smi_snapshot()
     import pynvml
 
     try:
@@ -47,10 +51,50 @@ def snapshot():
             "max_sm_clock_mhz": pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_SM),
             "temperature_c": pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU),
             "power_w": pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
-            "slowdown": [name for bit, name in SLOWDOWN_REASONS.items() if reasons & bit],
+            "slowdown": slowdown(reasons),
+            "source": "nvml",
         }
     except Exception as exc:  # a query this driver lacks: say so instead of failing the case
         return {"error": str(exc)[:200]}
+
+
+def slowdown(reasons):
+    return [name for bit, name in SLOWDOWN_REASONS.items() if reasons & bit]
+
+
+# The same readings through nvidia-smi; drivers name the reasons field one of two ways.
+SMI_QUERY = "clocks.sm,clocks.max.sm,temperature.gpu,power.draw,{}"
+SMI_REASONS = ("clocks_event_reasons.active", "clocks_throttle_reasons.active")
+
+
+def smi_snapshot():
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    for field in SMI_REASONS:
+        try:
+            out = subprocess.run([exe, f"--query-gpu={SMI_QUERY.format(field)}", "--format=csv,noheader,nounits",
+                                  f"--id={current_index()}"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if out.returncode == 0 and out.stdout.strip():
+            return parse_smi(out.stdout)
+    return None
+
+
+def parse_smi(text):
+    """One CSV line of the query above -> a snapshot; '[N/A]' readings become None."""
+    clock, max_clock, temperature, power, reasons = (f.strip() for f in text.strip().splitlines()[0].split(","))
+
+    def number(value):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    code = int(reasons, 16) if reasons.startswith("0x") else None
+    return {"sm_clock_mhz": number(clock), "max_sm_clock_mhz": number(max_clock),
+            "temperature_c": number(temperature), "power_w": number(power),
+            **({"slowdown": slowdown(code)} if code is not None else {}), "source": "nvidia-smi"}
 
 
 def throttled(before, after):
