@@ -18,9 +18,6 @@ import time
 
 from bench import runner
 
-DEFAULT_TIMEOUT_S = 600
-
-
 class WorkerDied(Exception):
     pass
 
@@ -78,7 +75,7 @@ class Worker:
 class Sweep:
     """Runs groups in workers; `emit(record)` is called as each case finishes."""
 
-    def __init__(self, emit, device, timeout_s=DEFAULT_TIMEOUT_S, timed=True, config="first", cuda_graph=False):
+    def __init__(self, emit, device, timeout_s, timed=True, config="first", cuda_graph=False):
         self.emit, self.device, self.timeout_s = emit, device, timeout_s
         self.job = {"timed": timed, "config": config, "cuda_graph": cuda_graph}
         self.worker = None

@@ -234,3 +234,6 @@ GPU_SUITE = [
     dict(B=8, Sq=1, Skv=65536, H=128, topk=2048),
     dict(B=8, Sq=2, Skv=65536, H=64, topk=2048),
 ]
+# `--suite gpu-full` (every op within ~10 minutes on one H100): the 4k prefill and the decode
+# steps; the dense float64 reference of the 16k and 32k prefills alone takes minutes each.
+GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Sq"] <= 4096]
