@@ -9,7 +9,7 @@ import json
 from bench import records as rec
 from bench import stats
 from bench.table import render as render_table
-from bench.table import shape_text
+from bench.ops import shape_str
 
 DEFAULT_THRESHOLD = 0.05
 MIN_SAMPLES = 3  # below this a bootstrap of the median says nothing
@@ -111,7 +111,7 @@ def row_cells(r):
     def num(v, spec):
         return "-" if v is None else format(v, spec)
     ci = f"{r['ci'][0]:.3f}-{r['ci'][1]:.3f}" if r["ci"] else "-"
-    return [r["op"], r["backend"], r["dtype"], shape_text(r["shape"]), num(r["base_median_ms"], ".4f"),
+    return [r["op"], r["backend"], r["dtype"], shape_str(r["shape"]), num(r["base_median_ms"], ".4f"),
             num(r["new_median_ms"], ".4f"), num(r["ratio"], ".3f"), ci, f"{r['verdict']} ({r['why']})"]
 
 

@@ -9,7 +9,7 @@ import json
 import statistics
 
 from bench.records import load
-from bench.table import shape_text
+from bench.ops import shape_str
 
 BENCH_FILE = "tests/test_benchmarks.py"
 BENCH_TEST = "test_kernel"
@@ -18,12 +18,12 @@ FORMAT_VERSION = "5.1.0"  # the pytest-benchmark JSON layout written here
 
 def case_id(op, backend, dtype, shape, seed):
     """The pytest parameter id of a case: the same in the benchmark tests and in exports."""
-    return f"{op}-{backend}-{dtype}-{shape_text(shape)}-seed{seed}"
+    return f"{op}-{backend}-{dtype}-{shape_str(shape)}-seed{seed}"
 
 
 def group(op, dtype, shape):
     """pytest-benchmark's group: the backends of one case side by side."""
-    return f"{op} {dtype} {shape_text(shape)}"
+    return f"{op} {dtype} {shape_str(shape)}"
 
 
 def stats(time):

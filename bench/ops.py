@@ -73,8 +73,10 @@ def parse_shape(text, spec):
 
 
 def example(spec):
-    return ",".join(f"{k}={v}" for k, v in spec.CPU_SUITE[0].items())
+    return shape_str(spec.CPU_SUITE[0])
 
 
 def shape_str(shape):
+    """{'M': 8, 'N': 9} -> 'M=8,N=9': how shapes are written on the command line, in tables
+    and in the key that matches a case across runs."""
     return ",".join(f"{k}={v}" for k, v in shape.items())

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from bench.table import shape_text  # noqa: E402
+from bench.ops import shape_str  # noqa: E402
 
 NOT_PERFORMANCE = "CPU PATH: NOT PERFORMANCE"
 COLORS = {"triton": "tab:blue", "tilelang": "tab:orange"}
@@ -48,7 +48,7 @@ def performance(path, op, dtype, shapes, tflops, vs_vendor, performance):
     """Left: TFLOP/s per backend across shapes. Right: each DSL's speed over the fastest vendor
     baseline (1 = as fast), per shape."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-    labels = [shape_text(s) for s in shapes]
+    labels = [shape_str(s) for s in shapes]
     grouped_bars(left, labels, tflops, "TFLOP/s (median)")
     if vs_vendor:
         grouped_bars(right, labels, vs_vendor, "speed / fastest vendor baseline")

@@ -3,6 +3,8 @@ import json
 import math
 import os
 
+from bench.ops import UsageError, shape_str
+
 SCHEMA = 1
 
 
@@ -32,8 +34,6 @@ def append(path, record):
 def load(path):
     """Every record of a result file, or a one-line UsageError saying what is wrong with it:
     missing, empty, truncated, not dslbench's, or written by a newer dslbench."""
-    from bench.ops import UsageError
-
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
@@ -62,5 +62,4 @@ def load(path):
 
 def case_key(record):
     """What identifies a case across runs: op, backend, dtype, shape and seed."""
-    shape = ",".join(f"{k}={v}" for k, v in record["shape"].items())
-    return (record["op"], record["backend"], record["dtype"], shape, record.get("seed"))
+    return (record["op"], record["backend"], record["dtype"], shape_str(record["shape"]), record.get("seed"))

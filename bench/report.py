@@ -10,7 +10,7 @@ from pathlib import Path
 from bench import analysis as an
 from bench import codesize, plots, verdict
 from bench.records import load
-from bench.table import shape_text
+from bench.ops import shape_str
 
 NOT_PERFORMANCE = ("> **CPU-path run: not performance data.** Triton ran in its interpreter and TileLang through "
                    "its C backend; their times measure those, not the kernels on a GPU. This report speaks only "
@@ -76,7 +76,7 @@ def performance_rows(records):
             vendor = an.fastest_vendor(records, shape)
             ratio = an.speed_vs_vendor(records, backend, shape)
             spread = f"{num(t.get('p10_ms'), '.4g')}-{num(t.get('p90_ms'), '.4g')}" if t else "-"
-            rows.append([shape_text(shape), backend, r["status"] + (" (emulated)" if r.get("emulated") else ""),
+            rows.append([shape_str(shape), backend, r["status"] + (" (emulated)" if r.get("emulated") else ""),
                          num(t.get("median_ms"), ".4g"), spread,
                          num(t.get("cv"), ".1%"), num(r.get("tflops"), ".3g"), num(r.get("gbps"), ".3g"),
                          num((r.get("roofline") or {}).get("pct_of_peak"), ".0f"),
@@ -126,7 +126,7 @@ def correctness_section(groups):
                          if r.get("rel_err") is not None and rel_tolerance(r.get("tolerance"))), default=None)
             rows.append([op, dtype, backend, an.pass_rate(c), c["fail"], c["error"], c["skipped"],
                          "yes" if any(r.get("emulated") for r in mine) else "no", num(worst, ".2g")])
-            problems += [f"- {op} {dtype} {backend} {shape_text(r['shape'])}: **{r['status']}**: {r.get('reason', '')}"
+            problems += [f"- {op} {dtype} {backend} {shape_str(r['shape'])}: **{r['status']}**: {r.get('reason', '')}"
                          for r in mine if r["status"] in ("fail", "error")]
     lines = ["## Correctness", "", "Each case against the float64 reference; `worst error / tolerance` is the largest "
              "normwise relative error over the op's tolerance for the dtype (a pass needs <= 1; for ops with "
@@ -187,7 +187,7 @@ def inspect_section(inspects):
     present = set().union(*(scalars(r) for r in inspects))
     metrics = [k for k in INSPECT_METRICS if k in present] or sorted(present)
     opcodes = [o for o in OPCODES if any(((r.get("metrics") or {}).get("sass") or {}).get(o) for r in inspects)]
-    shapes = sorted({shape_text(r["shape"]) for r in inspects if r.get("shape")})
+    shapes = sorted({shape_str(r["shape"]) for r in inspects if r.get("shape")})
     lines = ["## Compiled code (dslbench inspect)", "",
              f"Each config compiled cold for the GPU arch without a GPU (shape {', '.join(shapes) or '-'}); "
              "instruction counts are static SASS counts, not executed ones.", ""]

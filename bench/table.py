@@ -1,4 +1,5 @@
 """Plain-text tables of records for the terminal."""
+from bench.ops import shape_str
 
 
 def fmt(value, spec=".2e"):
@@ -17,7 +18,7 @@ def status(record):
 
 
 def check_row(r):
-    return [r["op"], r["backend"], r["dtype"], shape_text(r["shape"]), fmt(r.get("max_abs_err")),
+    return [r["op"], r["backend"], r["dtype"], shape_str(r["shape"]), fmt(r.get("max_abs_err")),
             fmt(r.get("rel_err")), rel_tolerance(r.get("tolerance")), status(r)]
 
 
@@ -43,8 +44,6 @@ def run_row(r):
 RUN_HEADER = CHECK_HEADER[:-1] + ["compile_ms", "median_ms", "p10-p90_ms", "TFLOP/s", "status"]
 
 
-def shape_text(shape):
-    return ",".join(f"{k}={v}" for k, v in shape.items())
 
 
 WIDTH = {"op": 9, "backend": 10, "dtype": 5, "shape": 44, "status": 0}

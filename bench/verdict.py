@@ -8,7 +8,7 @@ import statistics
 
 from bench import analysis as an
 from bench import plots
-from bench.table import shape_text
+from bench.ops import shape_str
 
 PARITY = 0.9  # TileLang at >= 0.9x Triton's speed (geometric mean over shapes) counts as on par
 WIN = 1.05  # a shape is won by the DSL that is faster by more than 5%
@@ -59,7 +59,7 @@ def correctness_section(groups):
         for shape in an.shapes(records):
             status = {d: (an.find(records, d, shape) or {}).get("status") for d in an.DSLS}
             if sorted(s for s in status.values() if s in ("pass", "fail", "error")) in (["error", "pass"], ["fail", "pass"]):
-                split.append(f"- {op} {dtype} {shape_text(shape)}: Triton {status['triton']}, TileLang {status['tilelang']}")
+                split.append(f"- {op} {dtype} {shape_str(shape)}: Triton {status['triton']}, TileLang {status['tilelang']}")
         rows.append([op, dtype, *(an.pass_rate(counts[d]) for d in an.DSLS),
                      *(counts[d]["skipped"] for d in an.DSLS)])
     lines = ["### Correctness", "", "Checks passed over checks run (skipped cases did not run).", ""]
@@ -169,7 +169,7 @@ def evidence(records, shape, inspects):
     a = inspect_for(inspects, tl["op"], tl["dtype"], "tilelang", tl.get("config"))
     b = inspect_for(inspects, tr["op"], tr["dtype"], "triton", tr.get("config"))
     if a and b:
-        at = f" at {shape_text(a['shape'])}" if a.get("shape") and a["shape"] != shape else ""
+        at = f" at {shape_str(a['shape'])}" if a.get("shape") and a["shape"] != shape else ""
         parts.append(f"compiled for {a.get('arch', '?')}{at} (TileLang vs Triton): {codegen_difference(a, b)}")
     return "; ".join(parts)
 
@@ -184,7 +184,7 @@ def wins_section(groups, inspects):
         tl, tr = wins(ratios)
         for name, won, speedup in (("TileLang", tl, lambda r: r), ("Triton", tr, lambda r: 1 / r)):
             for shape, r in sorted(won, key=lambda sr: -speedup(sr[1]))[:MAX_WINS_SHOWN]:
-                lines.append(f"- {op} {dtype} {shape_text(shape)}: **{name} {speedup(r):.2f}x faster**: "
+                lines.append(f"- {op} {dtype} {shape_str(shape)}: **{name} {speedup(r):.2f}x faster**: "
                              f"{evidence(records, shape, inspects)}")
     if len(lines) == 2:
         lines.append(f"No shape was won by more than {WIN - 1:.0%} by either DSL.")
