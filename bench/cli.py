@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from bench import ops
-from bench.ops import UsageError
+from bench.core import ops
+from bench.core.ops import UsageError
 
 DEFAULT_SEED = 0
 # Longest silence of a worker before its case is called hung. Most phases (inputs and the
@@ -113,7 +113,7 @@ def main(argv=None):
         if args.command == "list":
             return cmd_list()
         if args.command == "merge":
-            from bench.merge import merge
+            from bench.results.merge import merge
 
             return merge(args.files, args.out, args.allow_duplicates, args.allow_mixed)
         if args.command in ("report", "compare", "export"):
@@ -131,14 +131,14 @@ def main(argv=None):
 def cmd_results(args):
     """The commands that read result files; their modules import numpy and matplotlib, so lazily."""
     if args.command == "report":
-        from bench.report import run
+        from bench.results.report import run
 
         return run(args.run, args.out)
     if args.command == "compare":
-        from bench.compare import run
+        from bench.results.compare import run
 
         return run(args.base, args.new, args.threshold, args.json, args.fail_on_regression)
-    from bench.export import run
+    from bench.results.export import run
 
     return run(args.run, args.out, args.format)
 
@@ -147,8 +147,8 @@ def select(args):
     """Turn the filters into [(spec, backends, dtype, shape)], every name checked first.
 
     A backend or dtype is valid if some selected op has it; each op runs those it has."""
-    from bench.backends import backends_for
-    from bench.env import device
+    from bench.run.backends import backends_for
+    from bench.core.env import device
 
     specs = [ops.load_spec(op) for op in ops.parse_list(args.op, ops.OPS, "op")]
     if args.shape and len(specs) > 1:
@@ -175,9 +175,10 @@ def union(lists):
 
 
 def cmd_cases(args, timed):
-    from bench import env, peak, runner
-    from bench.records import append, clean
-    from bench.sweep import Sweep
+    from bench.core import env
+    from bench.run import peak, runner
+    from bench.core.records import append, clean
+    from bench.run.sweep import Sweep
 
     groups = shard(select(args), getattr(args, "shard", None))  # input errors before any kernel runs
     out, done = output_file(args)
@@ -224,7 +225,7 @@ def cmd_cases(args, timed):
     else:
         print(summary(records) + (f"; {len(done)} already in {out}" if done else "") + (f"; written to {out}" if out else ""))
     if getattr(args, "suite", None) == "gpu-full" and out:
-        from bench import report
+        from bench.results import report
 
         report.run(out)  # beside the run: RUN-report/report.md and its plots
     return 1 if any(r["status"] in ("fail", "error") for r in records) else 0
@@ -242,7 +243,7 @@ def shard(groups, text):
 
 def output_file(args):
     """(file to append to, {case key: record} already in it)."""
-    from bench.records import case_key, load
+    from bench.core.records import case_key, load
 
     out, resume = getattr(args, "out", None), getattr(args, "resume", None)
     if not resume:
@@ -253,7 +254,7 @@ def output_file(args):
 
 
 def default_out(dev):
-    from bench.env import environment, utc_now
+    from bench.core.env import environment, utc_now
 
     name = "".join(c if c.isalnum() else "-" for c in environment()["device_name"].lower()).strip("-")
     return f"results/{utc_now()[:10]}-{dev}-{name}.jsonl"
@@ -263,7 +264,7 @@ class Progress:
     """A progress bar (current case, elapsed time) on a terminal, and a table row per case."""
 
     def __init__(self, args, timed, total):
-        from bench import table
+        from bench.core import table
 
         self.table, self.args, self.rows = table, args, 0
         self.header = table.RUN_HEADER if timed else table.CHECK_HEADER
@@ -307,8 +308,8 @@ def summary(records):
 
 
 def cmd_list():
-    from bench.backends import CPU_PATH, VENDOR_CPU_PATH, backends_for, support
-    from bench.env import device
+    from bench.run.backends import CPU_PATH, VENDOR_CPU_PATH, backends_for, support
+    from bench.core.env import device
 
     dev = device()
     print(f"device: {dev}")

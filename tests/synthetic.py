@@ -4,9 +4,9 @@ import json
 import math
 import random
 
-from bench import ops
-from bench.records import SCHEMA
-from bench.timing import summarize
+from bench.core import ops
+from bench.core.records import SCHEMA
+from bench.run.timing import summarize
 
 ENV = {"device_kind": "gpu", "device_name": "NVIDIA H100 80GB HBM3", "cpu": "x86_64", "python": "3.11.7",
        "torch": "2.8.0", "triton": "3.4.0", "tilelang": "0.1.6", "cuda": "12.8", "driver": "570.86",

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bench import backends, check, runner
+from bench.run import backends, check, runner
 from kernels import dtypes
 from kernels.attention import spec
 from tests.conftest import DEVICE
@@ -31,7 +31,7 @@ def run_kernel(backend, shape, dtype, inputs, config=None, **overrides):
     if backend == "triton":
         backends.load_triton(spec, DEVICE).attention(*inputs.values(), *outputs.values(), **args, **config)
     else:
-        from bench.tilelang_cpu import compile_cpu
+        from bench.run.tilelang_cpu import compile_cpu
         from kernels.attention.tilelang import attention_kernel
 
         kernel = compile_cpu(attention_kernel, **{**shape, **args}, dtype=dtypes.TILELANG[dtype], **config)

@@ -1,6 +1,6 @@
 """The cases of `dslbench run` as pytest-benchmark benchmarks.
 
-Each case is prepared the way `dslbench run` prepares it (bench.backends.prepare: compiled, and
+Each case is prepared the way `dslbench run` prepares it (bench.run.backends.prepare: compiled, and
 autotuned over the op's config list on a GPU), checked against the float64 reference (a wrong
 kernel fails here, never gets a time), then timed in pedantic mode: the L2 flush runs in
 `setup`, outside the timed region, and the timer synchronizes the device so that a round
@@ -9,7 +9,7 @@ CUDA events: for the event-timed numbers use `dslbench run` and `dslbench export
 
 By default a tiny instance runs (every op and DSL on its smallest shape: a few seconds on a
 CPU); DSLBENCH_BENCH=suite runs every op x backend x dtype on this machine's suite. Test ids
-are bench.export.case_id, so `pytest --benchmark-compare=EXPORTED.json` lines up with a run.
+are bench.results.export.case_id, so `pytest --benchmark-compare=EXPORTED.json` lines up with a run.
 """
 import os
 import time
@@ -17,9 +17,10 @@ import time
 import pytest
 import torch
 
-from bench import backends, check, ops, timing
+from bench.run import backends, check, timing
+from bench.core import ops
 from bench.cli import DEFAULT_SEED
-from bench.export import case_id, group
+from bench.results.export import case_id, group
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 FULL = os.environ.get("DSLBENCH_BENCH") == "suite"

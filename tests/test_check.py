@@ -1,7 +1,7 @@
 """The correctness check itself: it must be able to fail."""
 import torch
 
-from bench import check
+from bench.run import check
 from kernels.matmul import spec
 
 

@@ -103,7 +103,7 @@ def test_gpu_suites_are_refused_without_a_gpu():
 
 
 def test_every_gpu_full_shape_belongs_to_its_gpu_suite():
-    from bench import ops
+    from bench.core import ops
 
     for op in ops.OPS:
         spec = ops.load_spec(op)

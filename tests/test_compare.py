@@ -8,7 +8,7 @@ import pytest
 from synthetic import ENV, case, samples, write
 
 from bench import cli
-from bench.compare import compare
+from bench.results.compare import compare
 
 SHAPES = [{"M": m, "N": 512, "K": 256} for m in (64, 128, 256, 512, 1024, 2048)]
 

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from bench import backends, check, ops, runner
+from bench.run import backends, check, runner
+from bench.core import ops
 from kernels.dsa_index import spec as index
 from kernels.sparse_mla import spec as mla
 from tests.conftest import DEVICE
@@ -246,7 +247,7 @@ def test_indexer_then_topk_then_sparse_mla_matches_the_reference():
     assert result["passed"], result["reason"]
 
 
-# --- the check's infinities (bench/check.py) ----------------------------------------------------
+# --- the check's infinities (bench/run/check.py) ----------------------------------------------------
 
 INF = float("inf")
 

@@ -3,7 +3,8 @@ the UE8M0 scale properties, the e4m3 error bound, ragged M, and checks that must
 import pytest
 import torch
 
-from bench import backends, check, ops, runner
+from bench.run import backends, check, runner
+from bench.core import ops
 from kernels.act_quant import spec as aq
 from kernels.fp8_gemm import spec as gemm
 from tests.conftest import DEVICE

@@ -9,9 +9,10 @@ import os
 
 import pytest
 
-from bench import cli, inspect as compile_report, ops
+from bench import cli, inspect as compile_report
+from bench.core import ops
 from bench.inspect import sass, table, toolchain, worker
-from bench.records import load
+from bench.core.records import load
 from tests.conftest import DEVICE
 
 # Kernels built around a tensor-core dot, by op and dtype: on sm_90a both DSLs must emit

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from bench import backends, check, runner
+from bench.run import backends, check, runner
 from kernels.matmul import spec
 from tests.conftest import DEVICE
 

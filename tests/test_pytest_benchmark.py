@@ -8,7 +8,7 @@ from pathlib import Path
 from synthetic import case, samples, write
 
 from bench import cli
-from bench.export import to_pytest_benchmark
+from bench.results.export import to_pytest_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"M": 1, "N": 256, "K": 96}  # the tiny instance of tests/test_benchmarks.py for matmul

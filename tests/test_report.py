@@ -7,8 +7,8 @@ import sys
 import pytest
 from synthetic import case, inspect, samples, write
 
-from bench import codesize
-from bench.report import write as write_report
+from bench.results import codesize
+from bench.results.report import write as write_report
 
 SHAPES = [{"M": 33, "N": 20, "K": 17}]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

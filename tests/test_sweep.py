@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import ops, sweep, timing
-from bench.records import case_key, load
+from bench.core import ops
+from bench.run import sweep, timing
+from bench.core.records import case_key, load
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ops.load_spec("tests.fake_op")

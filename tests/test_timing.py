@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from bench import peak, telemetry, timing
+from bench.run import peak, telemetry, timing
 
 
 class FakeEvent:

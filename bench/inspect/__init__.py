@@ -10,9 +10,9 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-from bench import ops
+from bench.core import ops
 from bench.inspect import toolchain
-from bench.records import SCHEMA
+from bench.core.records import SCHEMA
 
 DSLS = ops.DSLS
 
@@ -47,7 +47,7 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
 
 def run(job_list, workers=None):
     """Yield one record per job, in job order, as soon as it and those before it are done."""
-    from bench import env
+    from bench.core import env
     from bench.inspect.worker import compile_case, init
 
     if not job_list:

@@ -8,8 +8,8 @@ from bench.inspect import table
 
 def cmd_inspect(args):
     """Compile, print rows as they finish (or one JSON list), append to --out; exit 1 if any failed."""
-    from bench.ops import UsageError
-    from bench.records import append, clean
+    from bench.core.ops import UsageError
+    from bench.core.records import append, clean
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs} must be >= 1")

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.backends import sibling
+from bench.core.ops import sibling
 from bench.inspect.toolchain import nvcc, tilelang_includes
 from kernels import dtypes
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.ops import UsageError
+from bench.core.ops import UsageError
 
 INSTALL = "pip install -e .[inspect]"
 # The wheels nvcc needs, and a file each one ships (relative to nvidia/cu13): checked

@@ -29,7 +29,7 @@ def launch_arguments(spec, shape, dtype, config):
     """(the JITFunction, args, kwargs) of the wrapper's launch for this case, on meta tensors."""
     from triton.runtime.jit import JITFunction
 
-    from bench.backends import sibling
+    from bench.core.ops import sibling
 
     module = sibling(spec, "triton")
     op = spec.NAME

@@ -147,7 +147,7 @@ def bytes_moved(shape, dtype):
 
 
 # Allowed error, as (normwise relative, max-abs relative to max|score|), over the visible
-# scores; a masked score must be exactly -inf (bench/check.py: equal infinities match, any
+# scores; a masked score must be exactly -inf (bench/run/check.py: equal infinities match, any
 # other non-finite value fails). The e4m3 products are exact and both DSLs accumulate them
 # in fp32; what is left is the order of the sums (~1e-7 here) and, on Hopper, the FP8 tensor
 # cores' accumulation, which keeps ~14 bits over the D = 128 terms of one logit: ~1e-4 of a

@@ -8,7 +8,7 @@ query i and head h, over the valid slots j (0 <= indices[b, i, j] < Skv; the inp
     s_j = scale · q[b, i, h] · kv[b, idx_j],   o[b, i, h] = Σ_j softmax(s)_j · kv[b, idx_j, :512]
 and lse[b, i, h] = log Σ_j exp(s_j) (natural log, fp32). o is bf16, (B, Sq, H, 512).
 scale defaults to 1/sqrt(576) (the kernels and the reference take an override, sm_scale).
-A query with no valid slot gets o = 0 and lse = -inf (bench/check.py compares equal
+A query with no valid slot gets o = 0 and lse = -inf (bench/run/check.py compares equal
 infinities as equal).
 
 Duplicates: each row's valid indices must be distinct, as a top-k gives them. The reference

@@ -5,8 +5,8 @@ different environments (device, library versions, commit; unless --allow-mixed).
 import os
 import sys
 
-from bench.ops import UsageError
-from bench.records import append, case_key, load
+from bench.core.ops import UsageError
+from bench.core.records import append, case_key, load
 
 # What must agree for shards to be one run; the time of day may differ.
 ENV_KEYS = ("device_kind", "device_name", "python", "torch", "triton", "tilelang", "cuda", "driver", "git_commit")

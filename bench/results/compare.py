@@ -6,10 +6,10 @@ the threshold: noise alone is never flagged, and neither is a real but negligibl
 """
 import json
 
-from bench import records as rec
-from bench import stats
-from bench.table import render as render_table
-from bench.ops import shape_str
+from bench.core import records as rec
+from bench.results import stats
+from bench.core.table import render as render_table
+from bench.core.ops import shape_str
 
 DEFAULT_THRESHOLD = 0.05
 MIN_SAMPLES = 3  # below this a bootstrap of the median says nothing

@@ -3,12 +3,13 @@
 Phases, in order: inputs and the float64 reference (once); each backend prepared (compiled,
 autotuned on a GPU) and checked; then the backends that passed timed together, interleaved.
 `on_phase(backend, phase)` is told before each step, so that a supervising process knows
-which backend a crash or hang belongs to (bench/sweep.py).
+which backend a crash or hang belongs to (bench/run/sweep.py).
 """
 import traceback
 
-from bench import backends, check, env, telemetry, timing
-from bench.records import SCHEMA
+from bench.run import backends, check, telemetry, timing
+from bench.core import env
+from bench.core.records import SCHEMA
 
 TIMING_LABEL = {
     "cuda": "cuda-events, L2 flushed before each repetition, backends interleaved",

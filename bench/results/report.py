@@ -7,10 +7,11 @@ lines of kernel code per DSL. A CPU-path run renders too, marked as not performa
 import statistics
 from pathlib import Path
 
-from bench import analysis as an
-from bench import codesize, plots, verdict
-from bench.records import load
-from bench.ops import shape_str
+from bench.results import analysis as an
+from bench.results import codesize, plots, verdict
+from bench.results.markdown import num, table
+from bench.core.records import load
+from bench.core.ops import shape_str
 
 NOT_PERFORMANCE = ("> **CPU-path run: not performance data.** Triton ran in its interpreter and TileLang through "
                    "its C backend; their times measure those, not the kernels on a GPU. This report speaks only "
@@ -19,19 +20,6 @@ NOT_PERFORMANCE = ("> **CPU-path run: not performance data.** Triton ran in its 
 # TMA loads (UTMALDG) or cp.async (LDGSTS); shared-memory traffic; barriers.
 OPCODES = ("HGMMA", "QGMMA", "HMMA", "UTMALDG", "UTMASTG", "LDGSTS", "LDSM", "LDS", "STS", "STSM", "LDG", "STG", "BAR")
 INSPECT_METRICS = ("compile_ms", "registers", "spill_store_bytes", "spill_load_bytes", "smem_bytes", "threads")
-
-
-def table(header, rows):
-    """A markdown table."""
-    def cells(row):
-        return "| " + " | ".join(str(c).replace("|", "/") for c in row) + " |"
-    return [cells(header), "|" + "---|" * len(header), *(cells(r) for r in rows), ""]
-
-
-def num(value, spec=".3g"):
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return "-" if value is None else format(value, spec)
 
 
 def median(values):

@@ -3,7 +3,7 @@ import json
 import math
 import os
 
-from bench.ops import UsageError, shape_str
+from bench.core.ops import UsageError, shape_str
 
 SCHEMA = 1
 

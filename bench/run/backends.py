@@ -10,7 +10,6 @@ Conventions every op folder follows, so that this file needs no per-op code:
 On the CPU, Triton runs in its interpreter and TileLang through its C backend; a dtype
 that CPU path cannot hold runs on values rounded to it, stored in fp32 (`emulated`).
 """
-import importlib
 import importlib.util
 import logging
 import os
@@ -22,8 +21,9 @@ from typing import Callable
 
 import torch
 
-from bench import timing
-from kernels import Skip, dtypes  # noqa: F401  (Skip: bench.backends.Skip for the harness)
+from bench.core.ops import sibling
+from bench.run import timing
+from kernels import Skip, dtypes  # noqa: F401  (Skip: bench.run.backends.Skip for the harness)
 
 # dtypes each CPU path computes natively; tensors of the others are emulated in fp32
 # storage (outputs rounded into their dtype after each run). Triton's interpreter multiplies
@@ -81,11 +81,6 @@ def load_triton(spec, device):
     if interpreted != (device == "cpu"):
         raise RuntimeError(f"{module.__name__} was imported before TRITON_INTERPRET was set for {device}")
     return module
-
-
-def sibling(spec, name):
-    """A module beside the op's spec.py in its folder: triton, tilelang or baselines."""
-    return importlib.import_module(f"{spec.__name__.rpartition('.')[0]}.{name}")
 
 
 def emulate(tensors, native):
@@ -207,7 +202,7 @@ def tilelang_builder(spec, shape, dtype, inputs, outputs, device):
 
     def build(config):
         if device == "cpu":
-            from bench.tilelang_cpu import compile_cpu
+            from bench.run.tilelang_cpu import compile_cpu
 
             kernel = compile_cpu(factory, **shape, dtype=dtypes.TILELANG[dtype], **config)
         else:

@@ -17,7 +17,7 @@ def version(package):
 
 
 def git_commit():
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     def git(*args):
         out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5)
         return out.stdout.strip() if out.returncode == 0 else None

@@ -6,20 +6,15 @@ covers correctness, code size and compile cost only.
 """
 import statistics
 
-from bench import analysis as an
-from bench import plots
-from bench.ops import shape_str
+from bench.results import analysis as an
+from bench.results import plots
+from bench.results.markdown import table
+from bench.core.ops import shape_str
 
 PARITY = 0.9  # TileLang at >= 0.9x Triton's speed (geometric mean over shapes) counts as on par
 WIN = 1.05  # a shape is won by the DSL that is faster by more than 5%
 MAX_WINS_SHOWN = 3  # per DSL and group: the largest wins, with their evidence
 MMA = ("HGMMA", "QGMMA", "HMMA", "IMMA")
-
-
-def table(header, rows):
-    from bench.report import table as md
-
-    return md(header, rows)
 
 
 def x(value):

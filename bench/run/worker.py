@@ -1,15 +1,16 @@
 """A worker process: runs the groups of cases the sweep sends it, one JSON line each on stdin,
 and answers with JSON-line events on its stdout: `phase` before each step, `record` for each
 finished case, `done` after each group. Anything the kernels print goes to stderr instead,
-so it cannot corrupt the protocol. Started by bench/sweep.py as `python -m bench.worker`.
+so it cannot corrupt the protocol. Started by bench/run/sweep.py as `python -m bench.run.worker`.
 """
 import importlib
 import json
 import os
 import sys
 
-from bench import env, peak, runner
-from bench.records import dumps
+from bench.core import env
+from bench.run import peak, runner
+from bench.core.records import dumps
 
 
 def main():

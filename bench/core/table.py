@@ -1,5 +1,5 @@
 """Plain-text tables of records for the terminal."""
-from bench.ops import shape_str
+from bench.core.ops import shape_str
 
 
 def fmt(value, spec=".2e"):

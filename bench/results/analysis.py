@@ -1,6 +1,6 @@
 """Questions asked of a run's records by `report` and its verdict: groups, times, ratios, counts."""
-from bench import stats
-from bench.ops import DSLS
+from bench.results import stats
+from bench.core.ops import DSLS
 
 NOT_VENDOR = (*DSLS, "reference")
 

@@ -16,18 +16,18 @@ import sys
 import tempfile
 import time
 
-from bench import runner
+from bench.run import runner
 
 class WorkerDied(Exception):
     pass
 
 
 class Worker:
-    """One `python -m bench.worker` process and its JSON-line event stream."""
+    """One `python -m bench.run.worker` process and its JSON-line event stream."""
 
     def __init__(self):
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.worker"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.run.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr)
         self.buffer = b""
 

@@ -26,6 +26,11 @@ def load_spec(op):
     raise UsageError(f"unknown op {op!r}; valid ops: {', '.join(OPS)}")
 
 
+def sibling(spec, name):
+    """A module beside the op's spec.py in its folder: triton, tilelang or baselines."""
+    return importlib.import_module(f"{spec.__name__.rpartition('.')[0]}.{name}")
+
+
 def parse_list(text, valid, what):
     """'a,b' -> ['a', 'b'], each checked against `valid`; None -> all of `valid`."""
     if text is None:

@@ -8,8 +8,8 @@ The statistics are ours (CUDA events on a GPU), converted to seconds, pytest-ben
 import json
 import statistics
 
-from bench.records import load
-from bench.ops import shape_str
+from bench.core.records import load
+from bench.core.ops import shape_str
 
 BENCH_FILE = "tests/test_benchmarks.py"
 BENCH_TEST = "test_kernel"
@@ -92,7 +92,7 @@ def to_pytest_benchmark(records):
 
 def run(path, out, fmt="pytest-benchmark"):
     """The command: write the export; say how many cases went into it."""
-    from bench.ops import UsageError
+    from bench.core.ops import UsageError
 
     document = to_pytest_benchmark(load(path))
     if not document["benchmarks"]:

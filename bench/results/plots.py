@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from bench.ops import shape_str  # noqa: E402
+from bench.core.ops import shape_str  # noqa: E402
 
 NOT_PERFORMANCE = "CPU PATH: NOT PERFORMANCE"
 COLORS = {"triton": "tab:blue", "tilelang": "tab:orange"}

@@ -4,8 +4,9 @@ Cases are then reported as a share of what *this* GPU reached, not of a datashee
 a large cuBLAS GEMM for compute, a large device-to-device copy for memory, both timed
 with the same procedure as every backend (bench/timing.py).
 """
-from bench import env, timing
-from bench.records import SCHEMA
+from bench.core import env
+from bench.run import timing
+from bench.core.records import SCHEMA
 
 GEMM_SIZE = 8192
 COPY_BYTES = 2 * 1024**3
