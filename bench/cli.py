@@ -27,8 +27,11 @@ class Parser(argparse.ArgumentParser):
 
 def add_filters(p):
     p.add_argument("--op", help=f"comma-separated ops (default: all): {', '.join(ops.OPS)}")
-    p.add_argument("--backend", help="comma-separated backends (default: all the op has): "
-                   "triton, tilelang, the op's vendor baselines (torch, ...), reference")
+    p.add_argument("--backend", help="comma-separated backends (default: all the op has): triton-matched, "
+                   "tilelang-matched, triton-best, tilelang-best (triton or tilelang: every track of that DSL), "
+                   "the op's vendor baselines (torch, ...), reference")
+    p.add_argument("--track", help="comma-separated kernel tracks of the DSL backends (default: all the op has): "
+                   "matched (the same code path in both DSLs), best (each DSL's best kernel)")
     p.add_argument("--dtype", help="comma-separated dtypes (default: all the op has), e.g. fp32,fp16,bf16")
     p.add_argument("--shape", action="append", metavar="K=V,...",
                    help="a shape, e.g. M=129,N=255,K=63 (repeatable; default: the suite for this machine)")
@@ -62,7 +65,9 @@ def parser():
     i = sub.add_parser("inspect", help="compile both DSLs' kernels for a GPU arch, no GPU needed: compile time, "
                        "registers, spills, shared memory, SASS instruction mix (needs the `inspect` extra)")
     i.add_argument("--op", help=f"comma-separated ops (default: all): {', '.join(ops.OPS)}")
-    i.add_argument("--backend", help="comma-separated DSLs (default: both): triton, tilelang")
+    i.add_argument("--backend", help="comma-separated DSL backends (default: all): triton-matched, tilelang-matched, "
+                   "triton-best, tilelang-best; triton or tilelang: every track of that DSL")
+    i.add_argument("--track", help="comma-separated tracks (default: all the op has): matched, best")
     i.add_argument("--dtype", help="comma-separated dtypes (default: all the op has)")
     i.add_argument("--arch", help="comma-separated targets (default sm_90a): sm_80, sm_89, sm_90a, sm_100a")
     i.add_argument("--jobs", type=int, help="compiles at a time (default: one per core)")
@@ -153,7 +158,10 @@ def select(args):
     specs = [ops.load_spec(op) for op in ops.parse_list(args.op, ops.OPS, "op")]
     if args.shape and len(specs) > 1:
         raise UsageError("--shape needs a single --op: each op has its own shape keys")
-    names = ops.parse_list(args.backend, union(backends_for(s) for s in specs), "backend")
+    valid = union(backends_for(s) for s in specs)
+    names = ops.expand_backends(ops.parse_list(args.backend, [*valid, *ops.DSLS], "backend"), valid)
+    wanted_tracks = ops.parse_list(args.track, ops.TRACKS, "track")
+    names = [n for n in names if ops.split_backend(n)[1] in (None, *wanted_tracks)]
     dtypes = ops.parse_list(args.dtype, union(s.DTYPES for s in specs), "dtype")
     suite = args.suite or ("gpu" if device() == "cuda" else "cpu")
     if suite != "cpu" and device() != "cuda" and not args.shape:
@@ -308,7 +316,7 @@ def summary(records):
 
 
 def cmd_list():
-    from bench.run.backends import CPU_PATH, VENDOR_CPU_PATH, backends_for, support
+    from bench.run.backends import backends_for, cpu_path, support
     from bench.core.env import device
 
     dev = device()
@@ -317,10 +325,10 @@ def cmd_list():
         spec = ops.load_spec(op)
         print(f"\n{op}: shape keys {', '.join(spec.SHAPE_KEYS)}; dtypes {', '.join(spec.DTYPES)}")
         for backend in backends_for(spec):
-            where = "cuda" if dev == "cuda" else CPU_PATH.get(backend, VENDOR_CPU_PATH)
+            where = "cuda" if dev == "cuda" else cpu_path(backend)
             states = {}
             for d in spec.DTYPES:  # dtypes that share a state are listed together
                 states.setdefault(support(backend, d, dev, spec), []).append(d)
             parts = [",".join(ds) + " " + st for st, ds in states.items()]
-            print(f"  {backend:10s} {where}: {'; '.join(parts)}")
+            print(f"  {backend:16s} {where}: {'; '.join(parts)}")
     return 0

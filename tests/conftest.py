@@ -15,3 +15,18 @@ if DEVICE == "cpu":
 @pytest.fixture
 def device():
     return DEVICE
+
+
+def config_id(config):
+    """A short test id for a tile config: M128_N256_K64_s3_t256."""
+    short = {"num_stages": "s", "threads": "t"}
+    return "_".join(f"{short.get(k, k.removeprefix('block_'))}{v}" for k, v in config.items())
+
+
+def kernel_configs(spec, dtype):
+    """pytest params (backend, config): every DSL backend of the op (each DSL in each track)
+    with every config of its track's shared list for `dtype`."""
+    from bench.core import ops
+
+    return [pytest.param(b, c, id=f"{b}-{config_id(c)}") for b in ops.dsl_backends(spec)
+            for c in spec.configs_for(dtype, ops.split_backend(b)[1])]

@@ -24,11 +24,12 @@ def case(backend, shape, times_ms=None, op="matmul", dtype="fp16", status="pass"
     """One case record; `times_ms` are its timing samples (None: untimed)."""
     spec = ops.load_spec(op)
     record = {
-        "schema": SCHEMA, "kind": "case", "op": op, "backend": backend, "dtype": dtype, "shape": dict(shape),
+        "schema": SCHEMA, "kind": "case", "op": op, "backend": backend, "dsl": ops.split_backend(backend)[0],
+        "track": ops.split_backend(backend)[1], "dtype": dtype, "shape": dict(shape),
         "seed": 0, "device": device, "path": "cuda" if device == "cuda" else "cpu", "status": status,
         "reason": "" if status == "pass" else "made up", "emulated": False, "config": config,
         "flops": spec.flops(shape), "bytes": spec.bytes_moved(shape, dtype), "max_abs_err": 1e-3, "rel_err": 1e-4,
-        "tolerance": {"rel": 1e-3, "abs": 4e-3}, "compile_ms": 500.0 if backend == "tilelang" else 200.0,
+        "tolerance": {"rel": 1e-3, "abs": 4e-3}, "compile_ms": 500.0 if backend.startswith("tilelang") else 200.0,
         "autotune_ms": 300.0, "env": dict(ENV), "utc": "2026-01-01T00:00:00+00:00",
     }
     if times_ms:
@@ -42,7 +43,8 @@ def case(backend, shape, times_ms=None, op="matmul", dtype="fp16", status="pass"
 
 def inspect(backend, config, registers, sass, op="matmul", dtype="fp16", shape=None, compile_ms=900.0):
     """A `dslbench inspect` record."""
-    return {"schema": SCHEMA, "kind": "inspect", "op": op, "backend": backend, "dtype": dtype,
+    return {"schema": SCHEMA, "kind": "inspect", "op": op, "backend": backend, "dsl": ops.split_backend(backend)[0],
+            "track": ops.split_backend(backend)[1], "dtype": dtype,
             "shape": shape or {"M": 1024, "N": 1024, "K": 1024}, "config": config, "arch": "sm_90a",
             "status": "compiled", "reason": "", "compile_ms": compile_ms,
             "metrics": {"compile_ms": compile_ms, "registers": registers, "spill_store_bytes": 0, "spill_load_bytes": 0,

@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
+from bench.core import ops
 from bench.run import backends, check, runner
 from kernels import dtypes
 from kernels.attention import spec
-from tests.conftest import DEVICE
+from tests.conftest import DEVICE, kernel_configs
 
 SHAPES = {
     "mha-block-multiple": dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=0),
@@ -18,23 +19,26 @@ SHAPES = {
     "gqa4-decode-Sq1": dict(B=1, Hq=8, Hkv=2, Sq=1, Skv=200, D=128, causal=1),
     "gqa2-Sq>Skv-D32": dict(B=1, Hq=2, Hkv=1, Sq=257, Skv=100, D=32, causal=0),
 }
-BACKENDS = ["triton", "tilelang", "torch"]
+DSL_BACKENDS = ops.dsl_backends(spec)
+BACKENDS = [*DSL_BACKENDS, "torch"]
 RAGGED = dict(B=1, Hq=4, Hkv=2, Sq=100, Skv=257, D=64, causal=1)
 
 
 def run_kernel(backend, shape, dtype, inputs, config=None, **overrides):
     """Outputs of one DSL kernel called directly, with kernel arguments (causal, sm_scale)
     overridden: how a wrong kernel is made."""
-    config = config or spec.configs_for(dtype)[0]
+    dsl, track = ops.split_backend(backend)
+    config = config or spec.configs_for(dtype, track)[0]
     outputs = spec.make_outputs(shape, dtype, DEVICE)
     args = {"causal": bool(shape["causal"]), **overrides}
-    if backend == "triton":
-        backends.load_triton(spec, DEVICE).attention(*inputs.values(), *outputs.values(), **args, **config)
+    if dsl == "triton":
+        backends.load_triton(spec, backend, DEVICE).attention(*inputs.values(), *outputs.values(), **args, **config)
     else:
         from bench.run.tilelang_cpu import compile_cpu
-        from kernels.attention.tilelang import attention_kernel
 
-        kernel = compile_cpu(attention_kernel, **{**shape, **args}, dtype=dtypes.TILELANG[dtype], **config)
+        module = ops.kernel_module(spec, backend)
+        kernel = compile_cpu(module.attention_kernel, getattr(module, "PASS_CONFIGS", {}), **{**shape, **args},
+                             dtype=dtypes.TILELANG[dtype], **config)
         kernel(*inputs.values(), *outputs.values())
     return outputs
 
@@ -46,15 +50,14 @@ def test_every_backend_matches_reference(shape, dtype):
     for r in records:
         assert r["status"] == "pass", f"{r['backend']} {dtype} {shape}: {r['status']} {r['reason']}"
     checked = {r["backend"]: r["reason"] for r in records}
-    assert checked["triton"] == checked["tilelang"] == ""  # both outputs checked
+    assert all(checked[b] == "" for b in DSL_BACKENDS)  # both outputs checked
     assert checked["torch"] == "not produced, not checked: lse"  # SDPA gives o only
     if DEVICE == "cpu":  # the labels say which CPU paths lack the dtype
         emulated = {r["backend"]: r["emulated"] for r in records}
-        assert emulated == {"triton": dtype == "bf16", "tilelang": dtype == "bf16", "torch": False}
+        assert emulated == {**{b: dtype == "bf16" for b in DSL_BACKENDS}, "torch": False}
 
 
-@pytest.mark.parametrize("backend", ["triton", "tilelang"])
-@pytest.mark.parametrize("config", spec.CONFIGS, ids=lambda c: "{block_M}x{block_N}s{num_stages}t{threads}".format(**c))
+@pytest.mark.parametrize("backend,config", kernel_configs(spec, "fp16"))
 def test_every_config_is_correct_on_a_ragged_shape(backend, config):
     inputs = spec.make_inputs(RAGGED, "fp16", seed=2, device=DEVICE)
     outputs = run_kernel(backend, RAGGED, "fp16", inputs, config)
@@ -63,8 +66,7 @@ def test_every_config_is_correct_on_a_ragged_shape(backend, config):
 
 
 @pytest.mark.filterwarnings("ignore:All-NaN slice")  # rows 128.. do see the NaN keys
-@pytest.mark.parametrize("backend", ["triton", "tilelang"])
-@pytest.mark.parametrize("config", spec.CONFIGS, ids=lambda c: "{block_M}x{block_N}s{num_stages}t{threads}".format(**c))
+@pytest.mark.parametrize("backend,config", kernel_configs(spec, "fp16"))
 def test_causal_tiles_above_the_diagonal_are_never_loaded(backend, config):
     # Queries 0..127 of Sq=256, Skv=384 see keys 0..255 (the mask is end-aligned, offset 128).
     # Keys 256.. are NaN: a kernel that loaded their tiles and only masked the scores would
@@ -123,14 +125,14 @@ def test_the_reference_in_chunks_equals_the_reference_at_once(monkeypatch):
     assert torch.allclose(whole["o"], chunked["o"]) and torch.allclose(whole["lse"], chunked["lse"])
 
 
-@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+@pytest.mark.parametrize("backend", DSL_BACKENDS)
 def test_the_scale_override_is_honoured(backend):
     inputs = spec.make_inputs(RAGGED, "fp16", seed=8, device=DEVICE)
     outputs = run_kernel(backend, RAGGED, "fp16", inputs, sm_scale=0.3)
     assert check.compare(outputs, spec.reference(inputs, causal=True, sm_scale=0.3), spec.TOLERANCE["fp16"])["passed"]
 
 
-@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+@pytest.mark.parametrize("backend", DSL_BACKENDS)
 @pytest.mark.parametrize("wrong", [dict(causal=False), dict(sm_scale=1.01 / math.sqrt(RAGGED["D"]))],
                          ids=["no-causal-mask", "scale-1pct-off"])
 def test_a_wrong_kernel_fails_the_check(backend, wrong):
@@ -168,12 +170,12 @@ def test_validate_refuses_bad_shapes_in_one_line():
         assert words in problem and "\n" not in problem
 
 
-def test_configs_are_shared_and_fit():
-    from kernels.attention import tilelang as tl_kernel, triton as tr_kernel
-
-    assert tr_kernel.CONFIGS is tl_kernel.CONFIGS is spec.CONFIGS
+@pytest.mark.parametrize("track", ops.tracks(spec))
+def test_configs_are_shared_and_fit(track):
+    assert all(ops.kernel_module(spec, ops.backend_name(d, track)).CONFIGS is spec.CONFIGS for d in ops.DSLS)
     for dtype in spec.DTYPES:
-        assert spec.configs_for(dtype) and all(spec.smem_bytes(c, dtype) <= spec.SMEM_LIMIT for c in spec.configs_for(dtype))
+        configs = spec.configs_for(dtype, track)
+        assert configs and all(spec.smem_bytes(c, dtype) <= spec.SMEM_LIMIT for c in configs)
 
 
 def test_inputs_are_seeded_random_and_outputs_poisoned():

@@ -63,8 +63,7 @@ def test_kernel(benchmark, op, backend, dtype, shape):
     if DEVICE == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for fp32, as `dslbench run`
     inputs = spec.make_inputs(shape, dtype, DEFAULT_SEED, DEVICE)
-    config = "autotune" if DEVICE == "cuda" else "first"
-    config = spec.configs_for(dtype)[0] if config == "first" else config
+    config = "autotune" if DEVICE == "cuda" else "first"  # first: the first config of the backend's track
     try:
         prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, DEVICE)
     except backends.Skip as skip:

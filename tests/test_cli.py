@@ -43,11 +43,15 @@ def test_check_json_is_one_document_of_records():
     p = dslbench("check", "--op", "matmul", "--shape", "M=129,N=255,K=63", "--json")
     assert p.returncode == 0, p.stderr
     records = json.loads(p.stdout)  # nothing else on stdout
+    from bench.core import ops
+
+    dsls = ops.dsl_backends(ops.load_spec("matmul"))
     assert {(r["backend"], r["dtype"]) for r in records} == {
-        (b, d) for b in ("triton", "tilelang", "torch", "reference") for d in ("fp32", "fp16", "bf16")}
+        (b, d) for b in (*dsls, "torch", "reference") for d in ("fp32", "fp16", "bf16")}
     assert all(r["status"] == "pass" and r["schema"] == 1 for r in records)
     for r in records:
-        dsl_on_cpu = r["backend"] in ("triton", "tilelang") and r["device"] == "cpu"
+        assert (r["dsl"], r["track"]) == (ops.split_backend(r["backend"]) if r["backend"] in dsls else (None, None))
+        dsl_on_cpu = r["backend"] in dsls and r["device"] == "cpu"
         assert r["emulated"] == (dsl_on_cpu and r["dtype"] == "bf16")
         assert r["env"]["torch"] and r["env"]["python"] and "tilelang" in r["env"]
 
@@ -55,7 +59,7 @@ def test_check_json_is_one_document_of_records():
 def test_run_appends_records_with_timings(tmp_path):
     out = tmp_path / "run.jsonl"
     for seed in ("1", "2"):
-        p = dslbench("run", "--op", "matmul", "--backend", "triton,torch", "--dtype", "fp16",
+        p = dslbench("run", "--op", "matmul", "--backend", "triton-matched,torch", "--dtype", "fp16",
                      "--shape", "M=33,N=20,K=17",
                      "--seed", seed, "--out", str(out))
         assert p.returncode == 0, p.stderr
@@ -93,7 +97,7 @@ def test_list_names_each_backend_and_its_cpu_path():
     p = dslbench("list")
     assert p.returncode == 0
     assert "matmul" in p.stdout and "bf16 emulated" in p.stdout
-    for backend in ("triton", "tilelang", "torch", "reference"):
+    for backend in ("triton-matched", "tilelang-matched", "torch", "reference"):
         assert backend in p.stdout
 
 

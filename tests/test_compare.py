@@ -19,8 +19,8 @@ def run_pair(factors, cv, n, seed=0):
     base, new = [], []
     for i, (shape, factor) in enumerate(zip(SHAPES, factors)):
         true_ms = 0.1 * (i + 1)
-        base.append(case("triton", shape, samples(true_ms, cv, n, seed=seed * 1000 + 2 * i)))
-        new.append(case("triton", shape, samples(true_ms * factor, cv, n, seed=seed * 1000 + 2 * i + 1)))
+        base.append(case("triton-matched", shape, samples(true_ms, cv, n, seed=seed * 1000 + 2 * i)))
+        new.append(case("triton-matched", shape, samples(true_ms * factor, cv, n, seed=seed * 1000 + 2 * i + 1)))
     return base, new
 
 
@@ -65,15 +65,15 @@ def test_bootstrap_is_seeded():
 
 def test_a_case_that_stops_passing_is_a_regression():
     shape = SHAPES[0]
-    base = [case("tilelang", shape, samples(1.0, 0.03, 10, 1))]
-    new = [case("tilelang", shape, status="fail")]
+    base = [case("tilelang-matched", shape, samples(1.0, 0.03, 10, 1))]
+    new = [case("tilelang-matched", shape, status="fail")]
     row = compare(base, new)["cases"][0]
     assert row["verdict"] == "regression" and "now fail" in row["why"]
 
 
 def test_cli_json_and_fail_on_regression(tmp_path):
     base, new = run_pair([1.20, 1.0, 1.0, 1.0, 1.0, 1.0], cv=0.03, n=20)
-    new.append(case("tilelang", SHAPES[0], samples(1.0, 0.03, 20, 7)))  # only in NEW
+    new.append(case("tilelang-matched", SHAPES[0], samples(1.0, 0.03, 20, 7)))  # only in NEW
     b, n = write(tmp_path / "base.jsonl", base), write(tmp_path / "new.jsonl", new)
     p = subprocess.run([sys.executable, "-m", "bench", "compare", str(b), str(n), "--json", "--fail-on-regression"],
                        capture_output=True, text=True, timeout=120)
@@ -112,7 +112,7 @@ def test_bad_result_file_is_one_line_and_exit_2(tmp_path, capsys, command, conte
     bad = tmp_path / "bad.jsonl"
     if content is not None:
         bad.write_text(content)
-    good = write(tmp_path / "good.jsonl", [case("triton", SHAPES[0], samples(1.0, 0.03, 10, 0))])
+    good = write(tmp_path / "good.jsonl", [case("triton-matched", SHAPES[0], samples(1.0, 0.03, 10, 0))])
     args = [a.format(bad=bad, good=good, out=tmp_path / "out.json") for a in command]
     assert cli.main(args) == 2
     captured = capsys.readouterr()

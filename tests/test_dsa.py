@@ -12,9 +12,10 @@ from bench.run import backends, check, runner
 from bench.core import ops
 from kernels.dsa_index import spec as index
 from kernels.sparse_mla import spec as mla
-from tests.conftest import DEVICE
+from tests.conftest import DEVICE, kernel_configs
 
-DSLS = ["triton", "tilelang"]
+INDEX_BACKENDS = ops.dsl_backends(index)
+MLA_BACKENDS = ops.dsl_backends(mla)
 # An empty row's lse is log(0) = -inf by design; Triton's interpreter (numpy) warns about it.
 EMPTY_ROWS_LOG = pytest.mark.filterwarnings("ignore:divide by zero encountered in log2")
 DTYPE = {index: "e4m3", mla: "bf16"}
@@ -25,16 +26,12 @@ RAGGED_MLA = dict(B=1, Sq=33, Skv=200, H=16, topk=40)  # topk not a multiple of 
 def run(backend, spec, shape, inputs, config=None):
     """The backend's outputs for these inputs (first shared config unless one is given; a
     config may carry kernel overrides such as sm_scale)."""
-    config = config or spec.configs_for(DTYPE[spec])[0]
+    config = config or spec.configs_for(DTYPE[spec], ops.split_backend(backend)[1])[0]
     return backends.prepare(backend, spec, shape, DTYPE[spec], config, inputs, DEVICE).outputs
 
 
 def compare(spec, outputs, reference):
     return check.compare(outputs, reference, spec.TOLERANCE[DTYPE[spec]])
-
-
-def config_id(c):
-    return "-".join(f"{k}{v}" for k, v in c.items())
 
 
 # --- both ops through the harness ----------------------------------------------------------
@@ -44,23 +41,22 @@ def config_id(c):
                                         (mla, RAGGED_MLA), (mla, dict(B=2, Sq=40, Skv=24, H=72, topk=64))],
                          ids=["index-ragged", "index-Sq>Skv", "mla-ragged", "mla-Sq>Skv-H72"])
 def test_every_backend_matches_reference(spec, shape):
-    records = runner.run_group(spec, DSLS + ["torch"], DTYPE[spec], shape, seed=1, device=DEVICE, timed=False)
+    dsls = ops.dsl_backends(spec)
+    records = runner.run_group(spec, dsls + ["torch"], DTYPE[spec], shape, seed=1, device=DEVICE, timed=False)
     for r in records:
         assert r["status"] == "pass", f"{r['backend']} {shape}: {r['status']} {r['reason']}"
         assert r["reason"] == ""  # every output checked
-        assert r["emulated"] == (DEVICE == "cpu" and r["backend"] in DSLS)
+        assert r["emulated"] == (DEVICE == "cpu" and r["backend"] in dsls)
 
 
-@pytest.mark.parametrize("backend", DSLS)
-@pytest.mark.parametrize("config", index.CONFIGS, ids=config_id)
+@pytest.mark.parametrize("backend,config", kernel_configs(index, "e4m3"))
 def test_every_index_config_is_correct_on_a_ragged_shape(backend, config):
     inputs = index.make_inputs(RAGGED_INDEX, "e4m3", seed=2, device=DEVICE)
     result = compare(index, run(backend, index, RAGGED_INDEX, inputs, config), index.reference(inputs))
     assert result["passed"], result["reason"]
 
 
-@pytest.mark.parametrize("backend", DSLS)
-@pytest.mark.parametrize("config", mla.CONFIGS, ids=config_id)
+@pytest.mark.parametrize("backend,config", kernel_configs(mla, "bf16"))
 def test_every_mla_config_is_correct_on_a_ragged_shape(backend, config):
     inputs = mla.make_inputs(RAGGED_MLA, "bf16", seed=2, device=DEVICE)
     result = compare(mla, run(backend, mla, RAGGED_MLA, inputs, config), mla.reference(inputs))
@@ -89,7 +85,7 @@ def test_index_mask_is_end_aligned_and_masked_scores_are_minus_inf():
     assert torch.isclose(score[2, 4], by_hand)
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", INDEX_BACKENDS)
 def test_index_rows_that_see_no_key_are_all_minus_inf(backend):
     shape = dict(B=1, Sq=40, Skv=24, H=16, D=128)  # queries 0..15 see nothing
     score = run(backend, index, shape, index.make_inputs(shape, "e4m3", seed=4, device=DEVICE))["score"].cpu()
@@ -103,7 +99,7 @@ WRONG_INDEX_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", INDEX_BACKENDS)
 @pytest.mark.parametrize("wrong", WRONG_INDEX_INPUTS.values(), ids=WRONG_INDEX_INPUTS.keys())
 def test_a_wrong_index_kernel_fails_the_check(backend, wrong):
     shape = dict(B=1, Sq=20, Skv=70, H=16, D=128)
@@ -132,7 +128,7 @@ def test_topk_indices_keep_the_best_visible_keys_and_pad_with_minus_one():
 # --- sparse MLA ------------------------------------------------------------------------------
 
 @EMPTY_ROWS_LOG
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", MLA_BACKENDS)
 def test_queries_without_an_index_give_zeros_and_minus_inf_lse_not_nan(backend):
     shape = dict(B=1, Sq=20, Skv=8, H=16, topk=64)  # queries 0..11 see no key
     inputs = mla.make_inputs(shape, "bf16", seed=7, device=DEVICE)
@@ -144,7 +140,7 @@ def test_queries_without_an_index_give_zeros_and_minus_inf_lse_not_nan(backend):
     assert compare(mla, out, mla.reference(inputs))["passed"]
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", MLA_BACKENDS)
 def test_unused_slots_anywhere_and_out_of_range_indices_change_nothing(backend):
     shape = dict(B=1, Sq=9, Skv=50, H=16, topk=64)  # 42..50 keys visible: the last slots are -1
     inputs = mla.make_inputs(shape, "bf16", seed=8, device=DEVICE)
@@ -171,7 +167,7 @@ def dense_mla(inputs, scale):
     return {"o": (torch.softmax(scores, -1) @ kv[:, :mla.D_V])[None], "lse": lse[None]}
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", MLA_BACKENDS)
 def test_sparse_attention_over_every_key_equals_dense_mla(backend):
     shape = dict(B=1, Sq=24, Skv=48, H=16, topk=64)  # topk >= Skv: every visible key selected
     inputs = mla.make_inputs(shape, "bf16", seed=9, device=DEVICE)
@@ -188,12 +184,12 @@ def test_the_reference_refuses_duplicate_indices():
         mla.reference(inputs)
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", MLA_BACKENDS)
 @pytest.mark.parametrize("wrong", ["scale-1pct-off", "indices-off-by-one"])
 def test_a_wrong_mla_kernel_fails_the_check(backend, wrong):
     shape = dict(B=1, Sq=16, Skv=80, H=16, topk=32)
     inputs = mla.make_inputs(shape, "bf16", seed=11, device=DEVICE)
-    config = mla.configs_for("bf16")[0]
+    config = mla.configs_for("bf16", ops.split_backend(backend)[1])[0]
     if wrong == "scale-1pct-off":
         outputs = run(backend, mla, shape, inputs, dict(config, sm_scale=1.01 * mla.default_scale()))
     else:
@@ -205,8 +201,8 @@ def test_a_wrong_mla_kernel_fails_the_check(backend, wrong):
 def test_the_scale_override_is_honoured_by_the_reference_and_both_kernels():
     inputs = mla.make_inputs(RAGGED_MLA, "bf16", seed=12, device=DEVICE)
     truth = mla.reference(inputs, sm_scale=0.1)
-    for backend in DSLS:
-        config = dict(mla.configs_for("bf16")[0], sm_scale=0.1)
+    for backend in MLA_BACKENDS:
+        config = dict(mla.configs_for("bf16", ops.split_backend(backend)[1])[0], sm_scale=0.1)
         assert compare(mla, run(backend, mla, RAGGED_MLA, inputs, config), truth)["passed"], backend
 
 
@@ -237,13 +233,13 @@ def test_indexer_then_topk_then_sparse_mla_matches_the_reference():
     """Triton's indexer scores, the shared top-k, TileLang's sparse MLA over those keys."""
     Sq, Skv, topk = 24, 40, 16
     idx_shape = dict(B=1, Sq=Sq, Skv=Skv, H=16, D=128)
-    score = run("triton", index, idx_shape, index.make_inputs(idx_shape, "e4m3", seed=15, device=DEVICE))["score"]
+    score = run("triton-matched", index, idx_shape, index.make_inputs(idx_shape, "e4m3", seed=15, device=DEVICE))["score"]
     chosen = index.topk_indices(score, topk)
     assert torch.equal(chosen, index.topk_indices(index.reference(index.make_inputs(idx_shape, "e4m3", seed=15,
                                                                                    device=DEVICE))["score"], topk))
     mla_shape = dict(B=1, Sq=Sq, Skv=Skv, H=16, topk=topk)
     inputs = dict(mla.make_inputs(mla_shape, "bf16", seed=15, device=DEVICE), indices=chosen)
-    result = compare(mla, run("tilelang", mla, mla_shape, inputs), mla.reference(inputs))
+    result = compare(mla, run("tilelang-matched", mla, mla_shape, inputs), mla.reference(inputs))
     assert result["passed"], result["reason"]
 
 
@@ -297,15 +293,13 @@ def test_flops_count_visible_pairs_and_valid_indices_only():
     assert mla.flops(dict(m, Sq=7)) == 2 * 2 * 16 * 1088 * (0 + 0 + 1 + 2 + 3 + 4 + 4)
 
 
-def test_configs_are_shared_and_fit():
-    from kernels.dsa_index import tilelang as index_tl, triton as index_tr
-    from kernels.sparse_mla import tilelang as mla_tl, triton as mla_tr
-
-    assert index_tr.CONFIGS is index_tl.CONFIGS is index.CONFIGS
-    assert mla_tr.CONFIGS is mla_tl.CONFIGS is mla.CONFIGS
-    for spec in (index, mla):
-        configs = spec.configs_for(DTYPE[spec])
-        assert configs == spec.CONFIGS and all(spec.smem_bytes(c, DTYPE[spec]) <= spec.SMEM_LIMIT for c in configs)
+@pytest.mark.parametrize("spec", [index, mla], ids=["dsa_index", "sparse_mla"])
+def test_configs_are_shared_and_fit(spec):
+    for track in ops.tracks(spec):
+        assert all(ops.kernel_module(spec, ops.backend_name(d, track)).CONFIGS is spec.CONFIGS for d in ops.DSLS)
+        configs = spec.configs_for(DTYPE[spec], track)
+        assert configs == spec.CONFIGS[track]
+        assert all(spec.smem_bytes(c, DTYPE[spec]) <= spec.SMEM_LIMIT for c in configs)
 
 
 @pytest.mark.parametrize("spec", [index, mla], ids=["dsa_index", "sparse_mla"])

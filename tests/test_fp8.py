@@ -7,16 +7,17 @@ from bench.run import backends, check, runner
 from bench.core import ops
 from kernels.act_quant import spec as aq
 from kernels.fp8_gemm import spec as gemm
-from tests.conftest import DEVICE
+from tests.conftest import DEVICE, kernel_configs
 
-DSLS = ["triton", "tilelang"]
+AQ_BACKENDS = ops.dsl_backends(aq)
+GEMM_BACKENDS = ops.dsl_backends(gemm)
 E4M3_UNIT = 2.0 ** -4  # e4m3 keeps 3 mantissa bits: rounding to nearest is within 2^-4 relative
 E4M3_SUBNORMAL_STEP = 2.0 ** -9  # spacing below e4m3's smallest normal, 2^-6
 
 
 def run(backend, spec, shape, inputs, config=None):
     """The backend's outputs for these inputs (first shared config unless one is given)."""
-    config = config or spec.configs_for("e4m3")[0]
+    config = config or spec.configs_for("e4m3", ops.split_backend(backend)[1])[0]
     return backends.prepare(backend, spec, shape, "e4m3", config, inputs, DEVICE).outputs
 
 
@@ -29,17 +30,18 @@ def passes(spec, shape, inputs, outputs):
 @pytest.mark.parametrize("case", range(4))
 def test_every_backend_matches_reference_on_the_cpu_suite(spec, case):
     shape = spec.CPU_SUITE[case]
-    names = DSLS + list(spec.BASELINES)
+    dsls = ops.dsl_backends(spec)
+    names = dsls + list(spec.BASELINES)
     records = list(runner.run_group(spec, names, "e4m3", shape, seed=1, device=DEVICE, timed=False))
     for r in records:
         if r["status"] == "skipped":  # GPU-only baselines; DeepGEMM when not installed
             assert r["backend"] in ("scaled-mm", "deepgemm"), r["reason"]
             continue
         assert r["status"] == "pass", f"{r['backend']} {shape}: {r['status']} {r['reason']}"
-        assert r["emulated"] == (DEVICE == "cpu" and r["backend"] in DSLS)
+        assert r["emulated"] == (DEVICE == "cpu" and r["backend"] in dsls)
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", AQ_BACKENDS)
 @pytest.mark.parametrize("ue8m0", [0, 1])
 def test_act_quant_is_exactly_the_reference_quantizer(backend, ue8m0):
     # IEEE divisions and one rounding to e4m3, as the reference: not merely within tolerance.
@@ -50,7 +52,7 @@ def test_act_quant_is_exactly_the_reference_quantizer(backend, ue8m0):
     assert torch.equal(out["s"].double(), ref["s"]) and torch.equal(out["y"].double(), ref["y"])
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", AQ_BACKENDS)
 def test_ue8m0_scales_are_powers_of_two_that_never_clip(backend):
     shape = dict(M=100, N=512, ue8m0=1)
     inputs = aq.make_inputs(shape, "e4m3", seed=6, device=DEVICE)
@@ -63,7 +65,7 @@ def test_ue8m0_scales_are_powers_of_two_that_never_clip(backend):
     assert (amax / s > aq.FP8_MAX / 2).all(), "a UE8M0 scale is not the smallest power of two that fits"
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", AQ_BACKENDS)
 @pytest.mark.parametrize("ue8m0", [0, 1])
 def test_quantize_dequantize_error_is_within_the_e4m3_bound(backend, ue8m0):
     shape = dict(M=64, N=256, ue8m0=ue8m0)
@@ -77,7 +79,7 @@ def test_quantize_dequantize_error_is_within_the_e4m3_bound(backend, ue8m0):
     assert (error <= bound).all(), f"worst error / bound: {(error / bound).max().item():.3f}"
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", GEMM_BACKENDS)
 @pytest.mark.parametrize("ue8m0", [0, 1])
 @pytest.mark.parametrize("M", [1, 37, 129])
 def test_fp8_gemm_matches_reference_for_ragged_M(backend, ue8m0, M):
@@ -87,8 +89,7 @@ def test_fp8_gemm_matches_reference_for_ragged_M(backend, ue8m0, M):
     assert result["passed"], result["reason"]
 
 
-@pytest.mark.parametrize("backend", DSLS)
-@pytest.mark.parametrize("config", gemm.CONFIGS, ids=lambda c: "{block_M}s{num_stages}t{threads}".format(**c))
+@pytest.mark.parametrize("backend,config", kernel_configs(gemm, "e4m3"))
 def test_every_fp8_gemm_config_is_correct(backend, config):
     shape = dict(M=100, N=200, K=256, ue8m0=1)
     inputs = gemm.make_inputs(shape, "e4m3", seed=8, device=DEVICE)
@@ -96,8 +97,7 @@ def test_every_fp8_gemm_config_is_correct(backend, config):
     assert result["passed"], result["reason"]
 
 
-@pytest.mark.parametrize("backend", DSLS)
-@pytest.mark.parametrize("config", aq.CONFIGS, ids=lambda c: "{block_M}t{threads}".format(**c))
+@pytest.mark.parametrize("backend,config", kernel_configs(aq, "e4m3"))
 def test_every_act_quant_config_is_correct(backend, config):
     shape = dict(M=100, N=256, ue8m0=0)
     inputs = aq.make_inputs(shape, "e4m3", seed=9, device=DEVICE)
@@ -110,8 +110,8 @@ def test_triton_takes_ue8m0_scales_as_bytes_or_fp32():
     shape = dict(M=40, N=128, K=256, ue8m0=1)
     inputs = gemm.make_inputs(shape, "e4m3", seed=10, device=DEVICE)
     as_fp32 = dict(inputs, sa=gemm.decode(inputs["sa"]).float(), sb=gemm.decode(inputs["sb"]).float())
-    c_bytes = run("triton", gemm, shape, inputs)["c"]
-    c_fp32 = run("triton", gemm, dict(shape, ue8m0=0), as_fp32)["c"]
+    c_bytes = run("triton-matched", gemm, shape, inputs)["c"]
+    c_fp32 = run("triton-matched", gemm, dict(shape, ue8m0=0), as_fp32)["c"]
     assert torch.equal(c_bytes, c_fp32)
 
 
@@ -128,7 +128,7 @@ WRONG_LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize("backend", DSLS)
+@pytest.mark.parametrize("backend", GEMM_BACKENDS)
 @pytest.mark.parametrize("wrong", WRONG_LAYOUTS.values(), ids=WRONG_LAYOUTS.keys())
 def test_a_wrong_scale_layout_fails_the_check(backend, wrong):
     shape = dict(M=64, N=256, K=256, ue8m0=0)
@@ -141,7 +141,7 @@ def test_a_wrong_act_quant_scale_fails_the_check():
     # scales of the right values in the wrong groups (rows swapped): y and s both wrong
     shape = dict(M=16, N=256, ue8m0=1)
     inputs = aq.make_inputs(shape, "e4m3", seed=12, device=DEVICE)
-    outputs = run("triton", aq, shape, inputs)
+    outputs = run("triton-matched", aq, shape, inputs)
     swapped = {"y": outputs["y"].flip(0), "s": outputs["s"].flip(0)}
     assert passes(aq, shape, inputs, outputs)["passed"]
     assert not passes(aq, shape, inputs, swapped)["passed"]

@@ -53,6 +53,14 @@ SASS = """
 def test_sass_opcodes_are_counted_without_modifiers_or_predicates():
     counts = sass.count_instructions(SASS)
     assert counts == {"HGMMA": 2, "WARPGROUP": 2, "LDC": 1, "UTMALDG": 1, "WARPGROUP.ARRIVE": 1, "BAR": 1}
+    # matrix instructions are also kept whole: their shape is part of the code path
+    assert sass.count_instructions(SASS, sass.MMA_OPCODES) == {"HGMMA.64x256x16.F32": 2}
+
+
+def test_a_listing_is_split_by_kernel():
+    text = "header\n\tFunction : a\n line 1\n\tFunction : b\n line 2\n"
+    parts = sass.sections(text, sass.SASS_ENTRY)
+    assert list(parts) == ["a", "b"] and "line 1" in parts["a"] and "line 2" not in parts["a"]
 
 
 def test_ptxas_log_is_parsed():
@@ -120,7 +128,7 @@ def uses_warpgroup_mma(record):
 @needs_extra
 def test_every_kernel_of_both_dsls_compiles_for_sm_90a(records):
     hopper = [r for r in records if r["arch"] == "sm_90a"]
-    expected = {(op, d, b) for op in ops.OPS for d in ops.load_spec(op).DTYPES for b in ops.DSLS}
+    expected = {(op, d, b) for op in ops.OPS for d in ops.load_spec(op).DTYPES for b in ops.dsl_backends(ops.load_spec(op))}
     assert {(r["op"], r["dtype"], r["backend"]) for r in hopper} == expected
     for r in hopper:
         where = f"{r['op']} {r['backend']} {r['dtype']} {r['config']}"
@@ -132,9 +140,11 @@ def test_every_kernel_of_both_dsls_compiles_for_sm_90a(records):
     assert DEVICE == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
+DOT_BACKENDS = [(op, dtype, b) for op, dtype in DOT_KERNELS for b in ops.dsl_backends(ops.load_spec(op))]
+
+
 @needs_extra
-@pytest.mark.parametrize("backend", ops.DSLS)
-@pytest.mark.parametrize("op,dtype", DOT_KERNELS, ids=[f"{op}-{dtype}" for op, dtype in DOT_KERNELS])
+@pytest.mark.parametrize("op,dtype,backend", DOT_BACKENDS, ids=["-".join(c) for c in DOT_BACKENDS])
 def test_dot_kernels_use_warpgroup_mma_on_hopper(records, op, dtype, backend):
     [r] = [r for r in records if (r["op"], r["dtype"], r["backend"], r["arch"]) == (op, dtype, backend, "sm_90a")]
     assert r["status"] == "compiled", r["reason"]
@@ -147,7 +157,7 @@ def test_dot_kernels_use_warpgroup_mma_on_hopper(records, op, dtype, backend):
 def test_the_warpgroup_mma_check_fails_without_it(records):
     """On sm_80 there is no warpgroup MMA: the check above must say no (the dot is HMMA there)."""
     ampere = [r for r in records if r["arch"] == "sm_80"]
-    assert {r["backend"] for r in ampere} == set(ops.DSLS)
+    assert {r["backend"] for r in ampere} == set(ops.dsl_backends(ops.load_spec("matmul")))
     for r in ampere:
         assert r["status"] == "compiled", r["reason"]
         assert not uses_warpgroup_mma(r) and r["metrics"]["sass"].get("HMMA", 0) > 0
@@ -157,10 +167,36 @@ def test_a_kernel_that_fails_to_compile_is_an_error_row_and_the_rest_go_on():
     """tests/inspect_fake_op: its wrapper launches, forgets to launch, or kills the worker."""
     job_list = compile_report.jobs("tests.inspect_fake_op", "triton")
     rows = list(compile_report.run(job_list, workers=1))
-    assert [(r["config"]["mode"], r["status"]) for r in rows] == [("ok", "compiled"), ("no_launch", "error"), ("crash", "error")]
+    assert [(r["config"]["mode"], r["status"]) for r in rows] == [
+        ("ok", "compiled"), ("two_kernels", "compiled"), ("no_launch", "error"), ("crash", "error")]
     assert rows[0]["metrics"]["registers"] > 0 and rows[0]["metrics"]["sass"].get("STG", 0) > 0
-    assert rows[1]["reason"] == "RuntimeError: tests.inspect_fake_op.triton.fake did not launch fake_kernel"
-    assert rows[2]["reason"].startswith("compile worker died: BrokenProcessPool")
+    assert "kernels" not in rows[0]["metrics"]
+    assert rows[2]["reason"] == "RuntimeError: tests.inspect_fake_op.triton_matched.fake did not launch fake_kernel"
+    assert rows[3]["reason"].startswith("compile worker died: BrokenProcessPool")
+
+
+def test_a_backend_launching_two_kernels_is_read_kernel_by_kernel():
+    """A split-KV pass and its combine: both compiled, each with its own facts, the sums on top."""
+    job_list = [j for j in compile_report.jobs("tests.inspect_fake_op", "triton") if j["config"]["mode"] == "two_kernels"]
+    [row] = list(compile_report.run(job_list, workers=1))
+    m = row["metrics"]
+    kernels = {k["name"]: k for k in m["kernels"]}
+    assert set(kernels) == {"fake_kernel", "halve_kernel"}
+    assert kernels["fake_kernel"]["threads"] == 128 and kernels["halve_kernel"]["threads"] == 64  # num_warps 4 and 2
+    assert m["sass"]["STG"] == kernels["fake_kernel"]["sass"]["STG"] + kernels["halve_kernel"]["sass"]["STG"]
+    assert m["main_kernel"] in kernels and m["threads"] == kernels[m["main_kernel"]]["threads"]
+
+
+def test_combining_kernels_sums_spills_and_counts_and_keeps_the_main_ones_facts():
+    kernels = {"split": {"registers": 200, "threads": 256, "spill_store_bytes": 0, "spill_load_bytes": 8,
+                         "sass": {"HGMMA": 4, "STG": 2}, "mma": {"HGMMA.64x128x16.F32.BF16": 4}},
+               "combine": {"registers": 40, "threads": 128, "spill_store_bytes": 4, "spill_load_bytes": 0,
+                           "sass": {"STG": 1}, "mma": {}}}
+    m = sass.combine(kernels, "split")
+    assert (m["registers"], m["threads"], m["spill_store_bytes"], m["spill_load_bytes"]) == (200, 256, 4, 8)
+    assert m["sass"] == {"HGMMA": 4, "STG": 3} and m["mma"] == {"HGMMA.64x128x16.F32.BF16": 4}
+    assert [k["name"] for k in m["kernels"]] == ["split", "combine"]
+    assert sass.combine({"only": kernels["split"]}, "only") == kernels["split"]
 
 
 @needs_extra
@@ -171,7 +207,10 @@ def test_cli_json_and_out_file(records, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(compile_report, "run", lambda job_list, workers: asked.append(job_list) or iter(mine))
     out = tmp_path / "inspect.jsonl"
     assert cli.main(["inspect", "--op", "matmul", "--dtype", "fp16", "--json", "--out", str(out)]) == 0
-    assert [(j["backend"], j["dtype"]) for j in asked[0]] == [(b, "fp16") for _ in ops.load_spec("matmul").configs_for("fp16") for b in ops.DSLS]
+    matmul = ops.load_spec("matmul")
+    assert [(j["backend"], j["dtype"]) for j in asked[0]] == [
+        (b, "fp16") for t in ops.tracks(matmul) for _ in matmul.configs_for("fp16", t)
+        for b in ops.dsl_backends(matmul) if ops.split_backend(b)[1] == t]
     printed = json.loads(capsys.readouterr().out)
     stored = load(out)
     assert printed == stored and len(stored) == len(mine)

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
+from bench.core import ops
 from bench.run import backends, check, runner
 from kernels.matmul import spec
-from tests.conftest import DEVICE
+from tests.conftest import DEVICE, kernel_configs
 
 SHAPES = {
     "block-multiple": dict(M=128, N=128, K=128),
@@ -13,7 +14,8 @@ SHAPES = {
     "ragged-129x255x63": dict(M=129, N=255, K=63),
     "K-below-block": dict(M=64, N=96, K=33),
 }
-BACKENDS = ["triton", "tilelang", "torch"]
+DSL_BACKENDS = ops.dsl_backends(spec)
+BACKENDS = [*DSL_BACKENDS, "torch"]
 
 
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
@@ -25,11 +27,10 @@ def test_every_backend_matches_reference(shape, dtype):
         assert r["rel_err"] <= spec.TOLERANCE[dtype][0]
     emulated = {r["backend"]: r["emulated"] for r in records}
     if DEVICE == "cpu":  # the labels say which CPU paths lack the dtype
-        assert emulated == {"triton": dtype == "bf16", "tilelang": dtype == "bf16", "torch": False}
+        assert emulated == {**{b: dtype == "bf16" for b in DSL_BACKENDS}, "torch": False}
 
 
-@pytest.mark.parametrize("backend", ["triton", "tilelang"])
-@pytest.mark.parametrize("config", spec.CONFIGS, ids=lambda c: "{block_M}x{block_N}x{block_K}s{num_stages}t{threads}".format(**c))
+@pytest.mark.parametrize("backend,config", kernel_configs(spec, "fp16"))
 def test_every_config_is_correct_on_a_ragged_shape(backend, config):
     shape, dtype = dict(M=129, N=255, K=63), "fp16"
     inputs = spec.make_inputs(shape, dtype, seed=2, device=DEVICE)
@@ -38,11 +39,12 @@ def test_every_config_is_correct_on_a_ragged_shape(backend, config):
     assert result["passed"], result["reason"]
 
 
-def test_configs_are_shared_and_fit():
-    from kernels.matmul import tilelang as tl_kernel, triton as tr_kernel
-
-    assert tr_kernel.CONFIGS is tl_kernel.CONFIGS is spec.CONFIGS
-    assert spec.configs_for("fp16") and all(spec.smem_bytes(c, "fp32") <= spec.SMEM_LIMIT for c in spec.configs_for("fp32"))
+@pytest.mark.parametrize("track", ops.tracks(spec))
+def test_configs_are_shared_and_fit(track):
+    modules = [ops.kernel_module(spec, ops.backend_name(d, track)) for d in ops.DSLS]
+    assert all(m.CONFIGS is spec.CONFIGS for m in modules)
+    assert spec.configs_for("fp16", track)
+    assert all(spec.smem_bytes(c, "fp32") <= spec.SMEM_LIMIT for c in spec.configs_for("fp32", track))
 
 
 def test_inputs_are_seeded_random_and_outputs_poisoned():
@@ -61,12 +63,12 @@ def test_flops_and_bytes():
     assert spec.bytes_moved(shape, "fp16") == (2 * 5 + 5 * 3 + 2 * 3) * 2
 
 
-@pytest.mark.parametrize("backend", ["triton", "tilelang"])
+@pytest.mark.parametrize("backend", DSL_BACKENDS)
 def test_autotune_tries_every_config_and_keeps_the_fastest_correct_one(backend):
     shape, dtype = dict(M=65, N=70, K=40), "fp16"
     inputs = spec.make_inputs(shape, dtype, seed=6, device=DEVICE)
     prepared = backends.prepare(backend, spec, shape, dtype, "autotune", inputs, DEVICE)
-    assert [t["config"] for t in prepared.tried] == spec.configs_for(dtype)
+    assert [t["config"] for t in prepared.tried] == spec.configs_for(dtype, ops.split_backend(backend)[1])
     fastest = min(prepared.tried, key=lambda t: t["median_ms"])
     assert prepared.config == fastest["config"] and prepared.compile_ms > 0 and prepared.autotune_ms > 0
     assert check.compare(prepared.outputs, spec.reference(inputs), spec.TOLERANCE[dtype])["passed"]

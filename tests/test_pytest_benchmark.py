@@ -15,21 +15,21 @@ TINY = {"M": 1, "N": 256, "K": 96}  # the tiny instance of tests/test_benchmarks
 
 
 def test_our_statistics_fill_its_fields():
-    record = case("triton", TINY, [5.0, 1.0, 4.0, 2.0, 3.0])
+    record = case("triton-matched", TINY, [5.0, 1.0, 4.0, 2.0, 3.0])
     bench = to_pytest_benchmark([record])["benchmarks"][0]
     s = bench["stats"]
     assert (s["min"], s["max"], s["median"], s["rounds"], s["iterations"]) == (0.001, 0.005, 0.003, 5, 1)
     assert s["data"] == [0.001, 0.002, 0.003, 0.004, 0.005] and abs(s["mean"] - 0.003) < 1e-12
     assert (s["q1"], s["q3"]) == (0.002, 0.004) and abs(s["iqr"] - record["time"]["iqr_ms"] / 1e3) < 1e-12
     assert abs(s["stddev"] - 0.0015811388) < 1e-9 and abs(s["ops"] - 1 / 0.003) < 1e-6
-    assert bench["fullname"] == "tests/test_benchmarks.py::test_kernel[matmul-triton-fp16-M=1,N=256,K=96-seed0]"
+    assert bench["fullname"] == "tests/test_benchmarks.py::test_kernel[matmul-triton-matched-fp16-M=1,N=256,K=96-seed0]"
     assert bench["extra_info"]["tflops"] == record["tflops"] and bench["extra_info"]["device"] == "cuda"
 
 
 def test_untimed_cases_are_left_out_and_environment_kept():
-    records = [case("triton", TINY, samples(1.0, 0.03, 10, 0)), case("tilelang", TINY, status="fail")]
+    records = [case("triton-matched", TINY, samples(1.0, 0.03, 10, 0)), case("tilelang-matched", TINY, status="fail")]
     document = to_pytest_benchmark(records)
-    assert [b["extra_info"]["backend"] for b in document["benchmarks"]] == ["triton"]
+    assert [b["extra_info"]["backend"] for b in document["benchmarks"]] == ["triton-matched"]
     assert document["machine_info"]["gpu"] == "NVIDIA H100 80GB HBM3"
     assert document["machine_info"]["dslbench_env"]["triton"] == "3.4.0"
     assert document["commit_info"]["id"] == "0" * 40
@@ -39,7 +39,7 @@ def test_names_match_the_benchmark_tests():
     p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                         "tests/test_benchmarks.py"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     collected = set(p.stdout.split())
-    exported = to_pytest_benchmark([case(b, TINY, samples(1.0, 0.03, 5, 0)) for b in ("triton", "tilelang", "torch")])
+    exported = to_pytest_benchmark([case(b, TINY, samples(1.0, 0.03, 5, 0)) for b in ("triton-matched", "tilelang-matched", "torch")])
     assert {b["fullname"] for b in exported["benchmarks"]} <= collected, p.stdout
 
 
@@ -50,12 +50,12 @@ def export(tmp_path, name, records):
 
 
 def test_pytest_benchmark_compare_reads_two_exports(tmp_path):
-    a = export(tmp_path, "a", [case(b, TINY, samples(1.0, 0.03, 10, i)) for i, b in enumerate(("triton", "tilelang"))])
-    b = export(tmp_path, "b", [case(b, TINY, samples(1.2, 0.03, 10, i)) for i, b in enumerate(("triton", "tilelang"))])
+    a = export(tmp_path, "a", [case(b, TINY, samples(1.0, 0.03, 10, i)) for i, b in enumerate(("triton-matched", "tilelang-matched"))])
+    b = export(tmp_path, "b", [case(b, TINY, samples(1.2, 0.03, 10, i)) for i, b in enumerate(("triton-matched", "tilelang-matched"))])
     p = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(a), str(b), "--columns=min,median"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.count("test_kernel[matmul-triton-fp16-M=1,N=256,K=96-seed0]") == 2
+    assert p.stdout.count("test_kernel[matmul-triton-matched-fp16-M=1,N=256,K=96-seed0]") == 2
     assert "benchmark 'matmul fp16 M=1,N=256,K=96'" in p.stdout
 
 
@@ -72,7 +72,7 @@ def test_benchmark_compare_lines_a_run_up_against_the_benchmark(tmp_path):
 
 
 def test_export_of_a_file_without_timings_is_a_usage_error(tmp_path, capsys):
-    checked = write(tmp_path / "check.jsonl", [case("triton", TINY)])
+    checked = write(tmp_path / "check.jsonl", [case("triton-matched", TINY)])
     assert cli.main(["export", str(checked), "-o", str(tmp_path / "x.json")]) == 2
     assert "no timed case to export" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()

@@ -40,9 +40,9 @@ def test_cpu_report_has_the_tables_and_plots(cpu_report):
                     "## Kernel code size"):
         assert heading in text
     assert text.count("| shape | backend | status | median ms |") == 2
-    assert "| matmul | bf16 | tilelang | 1/1 | 0 | 0 | 0 | yes |" in text  # bf16 is emulated on the CPU
+    assert "| matmul | bf16 | tilelang-matched | 1/1 | 0 | 0 | 0 | yes |" in text  # bf16 is emulated on the CPU
     lines = codesize.kernel_lines("matmul")
-    assert f"| matmul | {lines['triton']} | {lines['tilelang']} |" in text
+    assert f"| matmul | matched | {lines['triton-matched']} | {lines['tilelang-matched']} |" in text
     for png in ("perf_matmul_fp16.png", "perf_matmul_bf16.png", "compile_matmul.png"):
         assert f"]({png})" in text
         assert (out / png).read_bytes().startswith(PNG_MAGIC)
@@ -61,11 +61,12 @@ def test_cpu_verdict_takes_the_gpu_compile_cost_from_inspect_records(cpu_report,
     _, _, run = cpu_report
     config = {"block_M": 128, "block_N": 256, "block_K": 64, "num_stages": 3, "threads": 256}
     records = [json.loads(line) for line in run.read_text().splitlines()]
-    records += [inspect("triton", config, 200, {}, compile_ms=500.0), inspect("tilelang", config, 200, {}, compile_ms=2000.0)]
+    records += [inspect("triton-matched", config, 200, {}, compile_ms=500.0),
+                inspect("tilelang-matched", config, 200, {}, compile_ms=2000.0)]
     report, _ = write_report(write(tmp_path / "mixed.jsonl", records), tmp_path / "out")
     verdict = report.read_text().split("## Verdict", 1)[1]
     assert "compiling for sm_90a takes TileLang 4.00x Triton's time" in verdict
-    assert "| matmul | fp16 | sm_90a | 500 | 2000 | 4.00x |" in verdict
+    assert "| matmul | fp16 | matched | sm_90a | 500 | 2000 | 4.00x |" in verdict
 
 
 CONFIG_A = {"block_M": 128, "block_N": 128, "block_K": 64, "num_stages": 4, "threads": 256}
@@ -74,17 +75,20 @@ BIG = [{"M": 4096, "N": 4096, "K": 4096}, {"M": 16, "N": 4096, "K": 4096}, {"M":
 
 
 def gpu_run(tilelang_status="pass"):
-    """TileLang 2x faster on BIG[0] (other config), 2x slower on BIG[1] (same config), equal on BIG[2]."""
+    """Best track: TileLang 2x faster on BIG[0] (other config), 2x slower on BIG[1] (same config),
+    equal on BIG[2]. Matched track: TileLang 1.25x slower everywhere (the same config)."""
     triton_ms, tilelang_ms = [1.0, 0.1, 0.5], [0.5, 0.2, 0.5]
     records = []
     for i, shape in enumerate(BIG):
-        records.append(case("triton", shape, samples(triton_ms[i], 0.01, 30, i), config=CONFIG_A))
-        records.append(case("tilelang", shape, samples(tilelang_ms[i], 0.01, 30, 10 + i),
+        records.append(case("triton-best", shape, samples(triton_ms[i], 0.01, 30, i), config=CONFIG_A))
+        records.append(case("tilelang-best", shape, samples(tilelang_ms[i], 0.01, 30, 10 + i),
                             config=CONFIG_B if i == 0 else CONFIG_A, status=tilelang_status if i == 2 else "pass"))
+        records.append(case("triton-matched", shape, samples(1.0, 0.001, 30, 30 + i), config=CONFIG_A))
+        records.append(case("tilelang-matched", shape, samples(1.25, 0.001, 30, 40 + i), config=CONFIG_A))
         records.append(case("torch", shape, samples(0.4, 0.01, 30, 20 + i)))
-    records += [inspect("triton", CONFIG_A, 200, {"HGMMA": 16, "LDGSTS": 8}),
-                inspect("tilelang", CONFIG_A, 100, {"HGMMA": 16, "UTMALDG": 4}),
-                inspect("tilelang", CONFIG_B, 90, {"HGMMA": 8, "UTMALDG": 4})]
+    records += [inspect("triton-best", CONFIG_A, 200, {"HGMMA": 16, "LDGSTS": 8}),
+                inspect("tilelang-best", CONFIG_A, 100, {"HGMMA": 16, "UTMALDG": 4}),
+                inspect("tilelang-best", CONFIG_B, 90, {"HGMMA": 8, "UTMALDG": 4})]
     return records
 
 
@@ -99,18 +103,22 @@ def test_gpu_verdict_is_computed_from_the_data(tmp_path):
     text, verdict = verdict_of(tmp_path, gpu_run())
     assert "not performance" not in text.lower()
     # Ratios 2, 0.5, 1: geometric mean 1.00, range 0.5-2, one win each.
-    assert "| matmul | fp16 | 3 | 1.00x | 0.50x-2.00x | 1 | 1 |" in verdict
+    assert "| matmul | fp16 | best | 3 | 1.00x | 0.50x-2.00x | 1 | 1 |" in verdict
+    assert "| matmul | fp16 | matched | 3 | 0.80x | 0.80x-0.80x | 0 | 3 |" in verdict
+    # the rule is applied to the best track; the matched track explains the code generation
     assert "**Yes**: TileLang meets the rule in 1 of 1 op/dtype groups." in verdict
+    assert "- matmul fp16 (best track): yes: 1.00x Triton's speed" in verdict
+    assert "matched track (same code path, so code generation alone): 0.80x" in verdict
     assert "speed_tilelang_vs_triton.png" in verdict
 
 
 def test_gpu_verdict_gives_the_evidence_of_each_win(tmp_path):
     _, verdict = verdict_of(tmp_path, gpu_run())
-    wins = {line.split(":")[0]: line for line in verdict.splitlines() if line.startswith("- matmul fp16 M=")}
-    tilelang = wins["- matmul fp16 M=4096,N=4096,K=4096"]
+    wins = {line.split(":")[0]: line for line in verdict.splitlines() if line.startswith("- matmul fp16 (best) M=")}
+    tilelang = wins["- matmul fp16 (best) M=4096,N=4096,K=4096"]
     assert "**TileLang 2.00x faster**" in tilelang and "configs differ" in tilelang
     assert "registers 90 vs 200" in tilelang and "loads TMA vs cp.async" in tilelang
-    triton = wins["- matmul fp16 M=16,N=4096,K=4096"]
+    triton = wins["- matmul fp16 (best) M=16,N=4096,K=4096"]
     assert "**Triton 2.00x faster**" in triton and "both chose" in triton and "registers 100 vs 200" in triton
     assert "M=2048" not in "".join(wins)  # a tie is no win
 
@@ -118,7 +126,7 @@ def test_gpu_verdict_gives_the_evidence_of_each_win(tmp_path):
 def test_gpu_verdict_says_no_when_tilelang_fails_a_check_triton_passes(tmp_path):
     _, verdict = verdict_of(tmp_path, gpu_run(tilelang_status="fail"))
     assert "**No**" in verdict and "passes 67% of checks vs Triton's 100%" in verdict
-    assert "M=2048,N=2048,K=2048: Triton pass, TileLang fail" in verdict
+    assert "best M=2048,N=2048,K=2048: Triton pass, TileLang fail" in verdict
 
 
 def test_inspect_records_are_rendered(tmp_path):
@@ -126,7 +134,7 @@ def test_inspect_records_are_rendered(tmp_path):
     section = text.split("## Compiled code (dslbench inspect)", 1)[1].split("\n## ", 1)[0]
     assert "| op | backend | dtype | config | arch | status | compile_ms | registers |" in section
     assert "HGMMA" in section and "UTMALDG" in section and "LDGSTS" in section
-    assert "| matmul | tilelang | fp16 | M=64,N=128,K=64,stages=4,threads=128 | sm_90a | compiled | 900 | 90 |" in section
+    assert "| matmul | tilelang-best | fp16 | M=64,N=128,K=64,stages=4,threads=128 | sm_90a | compiled | 900 | 90 |" in section
 
 
 def test_code_lines_skip_blanks_comments_and_docstrings():

@@ -1,12 +1,18 @@
-"""The ops dslbench knows, and the parsing of what a user asks for.
+"""The ops dslbench knows, their backends, and the parsing of what a user asks for.
 
-An op is a folder kernels/<op>/ with spec.py (its one description), triton.py and
-tilelang.py. Nothing here imports torch or a DSL, so `dslbench --help` stays fast.
+An op is a folder kernels/<op>/ with spec.py (its one description) and one kernel module per
+DSL and track: triton_matched.py, tilelang_matched.py, and triton_best.py, tilelang_best.py
+where the op has the best track (spec.TRACKS). Each (DSL, track) is a backend of its own,
+named `<dsl>-<track>` (triton-matched, tilelang-best, ...). Nothing here imports torch or a
+DSL, so `dslbench --help` stays fast.
 """
 import importlib
 
 OPS = ("matmul", "act_quant", "attention", "fp8_gemm", "dsa_index", "sparse_mla")
 DSLS = ("triton", "tilelang")
+# matched: the same code path in both DSLs (a gap is code generation); best: each DSL written
+# as its best public kernels are (a gap is what a good engineer gets). README: two tracks.
+TRACKS = ("matched", "best")
 
 
 class UsageError(Exception):
@@ -24,6 +30,45 @@ def load_spec(op):
         except ImportError:
             raise UsageError(f"no op folder {op!r}: {op.replace('.', '/')}/spec.py cannot be imported") from None
     raise UsageError(f"unknown op {op!r}; valid ops: {', '.join(OPS)}")
+
+
+def tracks(spec):
+    """The tracks an op's kernels come in, in TRACKS order."""
+    return tuple(t for t in TRACKS if t in getattr(spec, "TRACKS", ("matched",)))
+
+
+def backend_name(dsl, track):
+    return f"{dsl}-{track}"
+
+
+def dsl_backends(spec, dsls=DSLS):
+    """The op's DSL backends, both DSLs of one track side by side: triton-matched,
+    tilelang-matched, triton-best, tilelang-best."""
+    return [backend_name(d, t) for t in tracks(spec) for d in dsls]
+
+
+def split_backend(name):
+    """'tilelang-best' -> ('tilelang', 'best'); a vendor baseline or the reference -> (None, None).
+    A bare DSL name (records written before tracks) -> (dsl, None)."""
+    dsl, _, track = name.partition("-")
+    if dsl in DSLS and (track in TRACKS or not track):
+        return dsl, track or None
+    return None, None
+
+
+def kernel_module(spec, backend):
+    """The module of a DSL backend: kernels/<op>/<dsl>_<track>.py."""
+    dsl, track = split_backend(backend)
+    return sibling(spec, f"{dsl}_{track}")
+
+
+def expand_backends(names, valid):
+    """A DSL's bare name stands for all its tracks: 'triton' -> triton-matched, triton-best
+    (those in `valid`); other names as they are."""
+    out = []
+    for name in names:
+        out += [v for v in valid if split_backend(v)[0] == name] if name in DSLS else [name]
+    return list(dict.fromkeys(out))
 
 
 def sibling(spec, name):

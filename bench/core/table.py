@@ -46,7 +46,7 @@ RUN_HEADER = CHECK_HEADER[:-1] + ["compile_ms", "median_ms", "p10-p90_ms", "TFLO
 
 
 
-WIDTH = {"op": 9, "backend": 10, "dtype": 5, "shape": 44, "status": 0}
+WIDTH = {"op": 10, "backend": 16, "dtype": 5, "shape": 44, "status": 0}
 
 
 def render(header, rows):

@@ -14,34 +14,36 @@ from bench.core import ops
 from bench.inspect import toolchain
 from bench.core.records import SCHEMA
 
-DSLS = ops.DSLS
-
-
 def inspect_shape(spec):
     """The one shape each op is compiled for: the spec's INSPECT_SHAPE, else its first GPU shape
     (TileLang specializes on the shape; Triton on its alignment and divisibility)."""
     return dict(getattr(spec, "INSPECT_SHAPE", None) or spec.GPU_SUITE[0])
 
 
-def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every_config=True):
+def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every_config=True, track_text=None):
     """Every (op, backend, dtype, config, arch) to compile, each name checked before any compile;
-    a DSL's rows sit next to the other's for the same case. every_config=False keeps one config
-    per dtype, a different one for each dtype in turn (quick, and still covers several)."""
+    the two DSLs of a track sit on adjacent rows for the same case. Backends are <dsl>-<track>
+    (a bare DSL name: all its tracks). every_config=False keeps one config per dtype and track,
+    a different one for each dtype in turn (quick, and still covers several)."""
     archs = toolchain.parse_archs(arch_text)
-    backends = ops.parse_list(backend_text, DSLS, "backend")
     specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
+    valid = list(dict.fromkeys(b for s in specs for b in ops.dsl_backends(s)))
+    backends = ops.expand_backends(ops.parse_list(backend_text, [*valid, *ops.DSLS], "backend"), valid)
+    tracks = ops.parse_list(track_text, ops.TRACKS, "track")
     dtypes = ops.parse_list(dtype_text, list(dict.fromkeys(d for s in specs for d in s.DTYPES)), "dtype")
-    if "tilelang" in backends:
+    if any(ops.split_backend(b)[0] == "tilelang" for b in backends):
         toolchain.nvcc()  # a missing or mixed CUDA wheel: one line, before anything runs
     toolchain.triton_tool("cuobjdump")
     out = []
     for spec in specs:
         shape = inspect_shape(spec)
-        for i, dtype in enumerate(d for d in dtypes if d in spec.DTYPES):
-            configs = spec.configs_for(dtype)
-            configs = configs if every_config else configs[i % len(configs):][:1]
-            out += [dict(op=spec.NAME, spec=spec.__name__, backend=b, dtype=dtype, shape=shape, config=c, arch=a.name)
-                    for a in archs for c in configs for b in backends]
+        for track in (t for t in ops.tracks(spec) if t in tracks):
+            mine = [b for b in ops.dsl_backends(spec) if b in backends and ops.split_backend(b)[1] == track]
+            for i, dtype in enumerate(d for d in dtypes if d in spec.DTYPES):
+                configs = spec.configs_for(dtype, track)
+                configs = configs if every_config else configs[i % len(configs):][:1]
+                out += [dict(op=spec.NAME, spec=spec.__name__, backend=b, dtype=dtype, shape=shape, config=c,
+                             arch=a.name) for a in archs for c in configs for b in mine]
     return out
 
 
@@ -53,7 +55,7 @@ def run(job_list, workers=None):
     if not job_list:
         return
     workers = max(1, min(workers or os.cpu_count() or 1, len(job_list)))
-    backends = sorted({j["backend"] for j in job_list})
+    backends = sorted({ops.split_backend(j["backend"])[0] for j in job_list})
     context = multiprocessing.get_context("spawn")  # fresh interpreters: see worker.py
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init, initargs=(job_list[0]["arch"], backends))
     try:
@@ -78,7 +80,8 @@ def record(job, result, environment, utc, workers):
     """A result record as `run` writes them, of kind "inspect": compile facts under metrics."""
     metrics = result["metrics"]
     return {
-        "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"], "dtype": job["dtype"],
+        "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"],
+        "dsl": ops.split_backend(job["backend"])[0], "track": ops.split_backend(job["backend"])[1], "dtype": job["dtype"],
         "shape": dict(job["shape"]), "config": job["config"], "arch": job["arch"],
         "path": f"compile-only for {job['arch']}", "status": result["status"], "reason": result["reason"],
         "compile_ms": metrics.get("compile_ms"), "concurrent_compiles": workers,

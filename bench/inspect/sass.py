@@ -1,9 +1,10 @@
-"""What a cubin says about a kernel: registers, spills, shared memory, and its SASS instruction mix.
+"""What a cubin says about its kernels: registers, spills, shared memory, and the SASS instruction mix.
 
 Spills and static shared memory come from the ptxas log (`ptxas -v`, the compiler's own
 account); registers from the cubin itself (cuobjdump -res-usage), so that both DSLs are read
 the same way. Instruction counts are static: how often each opcode appears in the code, not
-how often it runs.
+how often it runs. A cubin may hold several kernels (a split-KV pass and its combine): each is
+read on its own, by its function name.
 """
 import re
 import subprocess
@@ -14,9 +15,12 @@ from pathlib import Path
 from bench.inspect.toolchain import triton_tool
 
 # One SASS line: `/*0a30*/  @!P0 HGMMA.64x256x16.F32 R24, gdesc[UR4], ...`; group 1 the opcode.
-INSTRUCTION = re.compile(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*)")
+INSTRUCTION = re.compile(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*(?:\.[A-Za-z0-9_]+)*)")
 # Opcodes where the variant matters as much as the opcode (ARRIVE opens a wgmma batch).
 VARIANTS = ("WARPGROUP.ARRIVE",)
+# Matrix instructions, kept with their shape and types too (HGMMA.64x256x16.F32.BF16): the
+# instruction shape is part of the code path (a 64x256 MMA vs two 64x128 ones).
+MMA_OPCODES = ("HGMMA", "QGMMA", "HMMA", "IMMA", "UTCHMMA", "UTCQMMA", "UTCOMMA", "UTCIMMA")
 PTXAS = {
     "stack_bytes": re.compile(r"(\d+) bytes stack frame"),
     "spill_store_bytes": re.compile(r"(\d+) bytes spill stores"),
@@ -24,20 +28,57 @@ PTXAS = {
     "registers": re.compile(r"Used (\d+) registers"),
     "static_smem_bytes": re.compile(r"(\d+) bytes smem"),
 }
+PTXAS_ENTRY = re.compile(r"Compiling entry function '([^']+)'")
 RESOURCES = re.compile(r"REG:(\d+)")
+RESOURCES_ENTRY = re.compile(r"^\s*Function ([^\s:]+):", re.M)
+SASS_ENTRY = re.compile(r"^\s*Function : (\S+)", re.M)
+SUMMED = ("spill_store_bytes", "spill_load_bytes")
 
 
 def analyze(cubin: bytes, ptxas_log: str) -> dict:
-    """Registers, spills, static shared memory and opcode counts of the (one-kernel) cubin."""
+    """{kernel name: metrics} for every kernel of the cubin: registers, spills, static shared
+    memory, opcode counts (`sass`) and matrix instructions with their shapes (`mma`)."""
     with tempfile.TemporaryDirectory(prefix="dslbench-sass-") as tmp:
         path = Path(tmp) / "kernel.cubin"
         path.write_bytes(cubin)
         resources = cuobjdump("-res-usage", path)
         sass = cuobjdump("-sass", path)
-    metrics = parse_ptxas_log(ptxas_log)
-    registers = RESOURCES.search(resources)
-    metrics["registers"] = int(registers.group(1)) if registers else metrics.get("registers")
-    metrics["sass"] = count_instructions(sass)
+    logs = sections(ptxas_log or "", PTXAS_ENTRY)
+    regs = sections(resources, RESOURCES_ENTRY)
+    out = {}
+    for name, listing in sections(sass, SASS_ENTRY).items():
+        metrics = parse_ptxas_log(logs.get(name, "" if len(logs) > 1 else ptxas_log))
+        registers = RESOURCES.search(regs.get(name, ""))
+        metrics["registers"] = int(registers.group(1)) if registers else metrics.get("registers")
+        metrics["sass"] = count_instructions(listing)
+        metrics["mma"] = count_instructions(listing, MMA_OPCODES)
+        out[name] = metrics
+    if not out:
+        raise RuntimeError("cuobjdump found no kernel in the cubin")
+    return out
+
+
+def sections(text, header):
+    """{name: the text after its header line up to the next one} for each header in text."""
+    found = list(header.finditer(text))
+    return {m.group(1): text[m.end():found[i + 1].start() if i + 1 < len(found) else len(text)]
+            for i, m in enumerate(found)}
+
+
+def combine(kernels: dict, main: str) -> dict:
+    """One kernel's metrics, or several combined: the main kernel's registers, shared memory
+    and threads; spills summed over all (any spill shows); instruction counts summed; and the
+    list of every kernel with its own metrics under `kernels`."""
+    if len(kernels) == 1:
+        return dict(next(iter(kernels.values())))
+    metrics = dict(kernels[main])
+    for key in SUMMED:
+        values = [k.get(key) for k in kernels.values()]
+        metrics[key] = None if None in values else sum(values)
+    for key in ("sass", "mma"):
+        metrics[key] = dict(sum((Counter(k.get(key) or {}) for k in kernels.values()), Counter()).most_common())
+    metrics["kernels"] = [{"name": name, **{k: v for k, v in m.items() if k != "kernels"}} for name, m in kernels.items()]
+    metrics["main_kernel"] = main
     return metrics
 
 
@@ -57,15 +98,21 @@ def parse_ptxas_log(log: str) -> dict:
     return metrics
 
 
-def count_instructions(sass: str) -> dict:
+def count_instructions(sass: str, full=()) -> dict:
     """{opcode: count} over the SASS listing, opcodes without their modifiers (HGMMA.64x256x16.F32
-    counts as HGMMA), plus the variants in VARIANTS under their dotted names."""
+    counts as HGMMA), plus the variants in VARIANTS under their dotted names. With `full`: only
+    those opcodes, counted under their whole mnemonic (HGMMA.64x256x16.F32.BF16)."""
     counts = Counter()
     for line in sass.splitlines():
         match = INSTRUCTION.match(line)
         if not match:
             continue
         mnemonic = match.group(1)
-        counts[mnemonic.split(".")[0]] += 1
+        opcode = mnemonic.split(".")[0]
+        if full:
+            if opcode in full:
+                counts[mnemonic] += 1
+            continue
+        counts[opcode] += 1
         counts.update(v for v in VARIANTS if mnemonic.startswith(v))
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -11,7 +11,7 @@ COUNTS = [
     ("LDS", 4, ("LDS",)), ("LDSM", 4, ("LDSM",)), ("STS", 4, ("STS",)), ("STSM", 4, ("STSM",)),
     ("WG.ARV", 6, ("WARPGROUP.ARRIVE",)), ("BAR", 4, ("BAR",)), ("SHFL", 4, ("SHFL",)),
 ]
-COLUMNS = [("op", 9), ("backend", 8), ("dtype", 5), ("arch", 7), ("config", 18), ("thr", 4), ("regs", 4),
+COLUMNS = [("op", 10), ("backend", 16), ("dtype", 5), ("arch", 7), ("config", 18), ("thr", 4), ("regs", 4),
            ("spill_B", 7), ("smem_KiB", 8), ("compile_s", 9)] + [(name, width) for name, width, _ in COUNTS]
 
 

@@ -1,4 +1,4 @@
-"""Compile kernels/<op>/tilelang.py for a GPU arch without a GPU: TileLang lowers the prim_func
+"""Compile kernels/<op>/tilelang_<track>.py for a GPU arch without a GPU: TileLang lowers the prim_func
 to CUDA source, nvcc (from the CUDA wheels) compiles that to a cubin, as TileLang's own JIT
 does on a GPU machine (its flags: C++20, its templates and CUTLASS on the include path).
 
@@ -13,42 +13,48 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.core.ops import sibling
+from bench.core.ops import kernel_module
 from bench.inspect.toolchain import nvcc, tilelang_includes
 from kernels import dtypes
 
 
-def compile_tilelang(spec, shape, dtype, config, arch):
-    """Build, lower and nvcc-compile cold for `arch`: (cubin, ptxas log, facts from the lowering)."""
+def compile_tilelang(spec, backend, shape, dtype, config, arch):
+    """Build, lower (with the kernel's PASS_CONFIGS, as tilelang.compile would) and
+    nvcc-compile cold for `arch`: ([(cubin, ptxas log, {kernel name: threads, dynamic shared
+    memory})], facts). One prim_func may hold several kernels (a split-KV pass and its
+    combine): one cubin holds them all."""
     import tilelang
     import tvm
 
     tilelang.disable_cache()  # cold, as Triton's
     logging.getLogger("tilelang").setLevel(logging.WARNING)
-    factory = getattr(sibling(spec, "tilelang"), f"{spec.NAME}_kernel")
+    module = kernel_module(spec, backend)
+    factory = getattr(module, f"{spec.NAME}_kernel")
     target = tvm.target.Target({"kind": "cuda", "arch": arch.name})
     t0 = time.perf_counter()
-    func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
-    with target:
+    with tvm.transform.PassContext(opt_level=3, config=dict(getattr(module, "PASS_CONFIGS", {}))), target:
+        func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
         artifact = tilelang.lower(func, target=target)
     t1 = time.perf_counter()
     cubin, log = nvcc_cubin(artifact.kernel_source, arch)
     t2 = time.perf_counter()
-    attrs = device_attrs(artifact)
-    extent = attrs.get("thread_extent", {})
     facts = {"compile_ms": (t2 - t0) * 1e3, "lower_ms": (t1 - t0) * 1e3, "nvcc_ms": (t2 - t1) * 1e3,
-             "threads": math.prod(int(extent.get(f"threadIdx.{axis}", 1)) for axis in "xyz"),
-             "dynamic_smem_bytes": int(attrs.get("dyn_shared_memory_buf", 0)),
              "nvcc": importlib.metadata.version("nvidia-cuda-nvcc")}
-    return cubin, log, facts
+    return [(cubin, log, kernel_launches(artifact))], facts
 
 
-def device_attrs(artifact):
-    """The kernel function's attributes (launch extents, dynamic shared memory) after lowering."""
-    funcs = [f for f in artifact.device_mod.functions.values() if f.attrs and "thread_extent" in f.attrs]
-    if len(funcs) != 1:
-        raise RuntimeError(f"expected one device kernel after lowering, found {len(funcs)}")
-    return dict(funcs[0].attrs)
+def kernel_launches(artifact):
+    """{kernel name: threads per block, dynamic shared memory} of every device kernel after lowering."""
+    out = {}
+    for gvar, func in artifact.device_mod.functions.items():
+        if not (func.attrs and "thread_extent" in func.attrs):
+            continue
+        extent = func.attrs["thread_extent"]
+        out[gvar.name_hint] = {"threads": math.prod(int(extent.get(f"threadIdx.{axis}", 1)) for axis in "xyz"),
+                               "dynamic_smem_bytes": int(func.attrs.get("dyn_shared_memory_buf", 0))}
+    if not out:
+        raise RuntimeError("no device kernel after lowering")
+    return out
 
 
 def nvcc_cubin(source, arch):

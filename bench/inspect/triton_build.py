@@ -1,10 +1,11 @@
-"""Compile kernels/<op>/triton.py for a GPU arch without a GPU, exactly as a launch would.
+"""Compile kernels/<op>/triton_<track>.py for a GPU arch without a GPU, exactly as a launch would.
 
 The host wrapper <op>(*inputs, *outputs, **flags, **config) is called on meta tensors (shapes
-and dtypes, no memory) with the kernel swapped for a recorder, which catches the launch
-arguments. Triton's own binder then turns them into the signature, constexprs and
-specialization attributes (16-byte alignment, ints equal to 1 or divisible by 16) that the
-JIT would compile on a GPU, so the cubin is the one a run would get. No per-op code.
+and dtypes, no memory) with every @triton.jit kernel of the module swapped for a recorder,
+which catches the launch arguments of each kernel it launches. Triton's own binder then turns
+them into the signature, constexprs and specialization attributes (16-byte alignment, ints
+equal to 1 or divisible by 16) that the JIT would compile on a GPU, so each cubin is the one
+a run would get. No per-op code.
 """
 import contextlib
 import io
@@ -16,51 +17,68 @@ import torch
 
 
 class Recorder:
-    """Stands in for the @triton.jit kernel: `kernel[grid](*args, **kwargs)` records the call."""
+    """Stands in for a @triton.jit kernel: `kernel[grid](*args, **kwargs)` records the call."""
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, name, calls):
+        self.name, self.calls = name, calls
 
     def __getitem__(self, grid):
-        return lambda *args, **kwargs: self.calls.append((args, kwargs))
+        return lambda *args, **kwargs: self.calls.append((self.name, args, kwargs))
 
 
-def launch_arguments(spec, shape, dtype, config):
-    """(the JITFunction, args, kwargs) of the wrapper's launch for this case, on meta tensors."""
+def launches(spec, backend, shape, dtype, config):
+    """[(the JITFunction, args, kwargs)] of the wrapper's launches for this case, in order, on
+    meta tensors; one per kernel (a split-KV pass and its combine are two). Every @triton.jit
+    function of the kernel module is swapped for a recorder while the wrapper runs."""
     from triton.runtime.jit import JITFunction
 
-    from bench.core.ops import sibling
+    from bench.core.ops import kernel_module
 
-    module = sibling(spec, "triton")
-    op = spec.NAME
-    name = f"{op}_kernel"
-    kernel = getattr(module, name)
-    if not isinstance(kernel, JITFunction):
-        raise RuntimeError(f"{module.__name__}.{name} is a {type(kernel).__name__}, not a JITFunction "
-                           "(TRITON_INTERPRET must be unset before the kernel module is imported)")
+    module = kernel_module(spec, backend)
+    op, name = spec.NAME, f"{spec.NAME}_kernel"
+    if not isinstance(getattr(module, name, None), JITFunction):
+        raise RuntimeError(f"{module.__name__}.{name} is a {type(getattr(module, name, None)).__name__}, not a "
+                           "JITFunction (TRITON_INTERPRET must be unset before the kernel module is imported)")
+    kernels = {n: f for n, f in vars(module).items() if isinstance(f, JITFunction)}
     with torch.device("meta"):  # make_inputs' random numbers cost nothing on meta tensors
         inputs = spec.make_inputs(shape, dtype, 0, "meta")
         outputs = spec.make_outputs(shape, dtype, "meta")
-    recorder = Recorder()
-    setattr(module, name, recorder)
+        make = getattr(module, "workspace", None)
+        scratch = make(shape, dtype, config, "meta") if make else {}
+    calls = []
+    for n in kernels:
+        setattr(module, n, Recorder(n, calls))
     try:
-        getattr(module, op)(*inputs.values(), *outputs.values(), **spec.kernel_flags(shape), **config)
+        getattr(module, op)(*inputs.values(), *outputs.values(), **scratch, **spec.kernel_flags(shape), **config)
     finally:
-        setattr(module, name, kernel)
-    if not recorder.calls:
+        for n, f in kernels.items():
+            setattr(module, n, f)
+    if not calls:
         raise RuntimeError(f"{module.__name__}.{op} did not launch {name}")
-    args, kwargs = recorder.calls[0]
-    return kernel, args, kwargs
+    first = {}
+    for n, args, kwargs in calls:  # a kernel launched twice is compiled once
+        first.setdefault(n, (kernels[n], args, kwargs))
+    return list(first.values())
 
 
-def compile_triton(spec, shape, dtype, config, arch):
-    """Compile cold (an empty cache) for `arch`: (cubin, ptxas log, facts from Triton's metadata)."""
+def compile_triton(spec, backend, shape, dtype, config, arch):
+    """Compile every kernel the wrapper launches, cold (an empty cache), for `arch`:
+    ([(cubin, ptxas log, {kernel name: threads, dynamic shared memory})], facts)."""
+    parts, compile_ms = [], 0.0
+    for kernel, args, kwargs in launches(spec, backend, shape, dtype, config):
+        cubin, log, name, facts, ms = compile_launch(kernel, args, kwargs, arch)
+        parts.append((cubin, log, {name: facts}))
+        compile_ms += ms
+    return parts, {"compile_ms": compile_ms}
+
+
+def compile_launch(kernel, args, kwargs, arch):
+    """One launch compiled as Triton's JIT would compile it on that GPU."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource, make_backend
     from triton.runtime.jit import create_function_from_signature
 
-    kernel, args, kwargs = launch_arguments(spec, shape, dtype, config)
     target = GPUTarget("cuda", arch.capability, 32)
     backend = make_backend(target)
     binder = create_function_from_signature(kernel.signature, kernel.params, backend)
@@ -76,9 +94,8 @@ def compile_triton(spec, shape, dtype, config, arch):
                                       options=options.__dict__)
         compile_ms = (time.perf_counter() - t0) * 1e3
     meta = compiled.metadata
-    facts = {"compile_ms": compile_ms, "threads": meta.num_warps * 32 * meta.num_ctas,
-             "dynamic_smem_bytes": meta.shared}
-    return compiled.asm["cubin"], log.getvalue(), facts
+    facts = {"threads": meta.num_warps * 32 * meta.num_ctas, "dynamic_smem_bytes": meta.shared}
+    return compiled.asm["cubin"], log.getvalue(), meta.name, facts, compile_ms
 
 
 def warm_up(arch):

@@ -8,6 +8,7 @@ once, so that no compile time includes an import or a one-time setup.
 import importlib
 import os
 
+from bench.core.ops import split_backend
 from bench.inspect.toolchain import ARCHS
 
 
@@ -25,19 +26,26 @@ def init(arch, backends):
 
 
 def compile_case(job):
-    """{status, reason, metrics} for one job (op, its spec module, backend, dtype, shape, config, arch)."""
-    from bench.inspect.sass import analyze
+    """{status, reason, metrics} for one job (op, its spec module, backend, dtype, shape, config, arch).
+    A backend that launches several kernels gets the main one's metrics (the largest), spills and
+    instruction counts summed over all, and each kernel's own under metrics["kernels"]."""
+    from bench.inspect.sass import analyze, combine
 
     try:
         spec = importlib.import_module(job["spec"])
-        if job["backend"] == "triton":
+        if split_backend(job["backend"])[0] == "triton":
             from bench.inspect.triton_build import compile_triton as build
         else:
             from bench.inspect.tilelang_build import compile_tilelang as build
-        cubin, log, facts = build(spec, job["shape"], job["dtype"], job["config"], ARCHS[job["arch"]])
-        metrics = {**facts, **analyze(cubin, log)}
-        metrics["smem_bytes"] = (metrics["static_smem_bytes"] or 0) + metrics["dynamic_smem_bytes"]
-        return {"status": "compiled", "reason": "", "metrics": metrics}
+        parts, facts = build(spec, job["backend"], job["shape"], job["dtype"], job["config"], ARCHS[job["arch"]])
+        kernels = {}
+        for cubin, log, launched in parts:
+            for name, metrics in analyze(cubin, log).items():
+                metrics.update(launched.get(name) or (next(iter(launched.values())) if len(launched) == 1 else {}))
+                metrics["smem_bytes"] = (metrics["static_smem_bytes"] or 0) + metrics.get("dynamic_smem_bytes", 0)
+                kernels[name] = metrics
+        main = max(kernels, key=lambda n: sum(kernels[n]["sass"].values()))
+        return {"status": "compiled", "reason": "", "metrics": {**facts, **combine(kernels, main)}}
     except Exception as exc:  # a config that does not compile for this arch is a result
         return {"status": "error", "reason": one_line(exc), "metrics": {}}
 

@@ -1,8 +1,6 @@
 """Questions asked of a run's records by `report` and its verdict: groups, times, ratios, counts."""
+from bench.core.ops import DSLS, TRACKS, backend_name, split_backend
 from bench.results import stats
-from bench.core.ops import DSLS
-
-NOT_VENDOR = (*DSLS, "reference")
 
 
 def split(records):
@@ -47,8 +45,36 @@ def backends(records):
     return unique(r["backend"] for r in records)
 
 
+def is_dsl(backend):
+    """A DSL backend (triton-matched, tilelang-best, or a bare DSL name from before tracks)."""
+    return split_backend(backend)[0] is not None
+
+
 def vendors(records):
-    return [b for b in backends(records) if b not in NOT_VENDOR]
+    return [b for b in backends(records) if not is_dsl(b) and b != "reference"]
+
+
+def dsl_backend(dsl, track):
+    """The backend of a DSL in a track; track None: the bare name of records before tracks."""
+    return backend_name(dsl, track) if track else dsl
+
+
+def tracks(records):
+    """The tracks the DSL backends of these records come in: matched, best (in that order),
+    then None for records written before tracks."""
+    present = {split_backend(b)[1] for b in backends(records) if is_dsl(b)}
+    return [t for t in (*TRACKS, None) if t in present]
+
+
+def track_label(track):
+    return f"{track} track" if track else "no track (an older record)"
+
+
+def headline_track(records):
+    """The track whose TileLang/Triton ratio answers 'which DSL is faster': best where both DSLs
+    were timed in it, else matched (else the old untracked pair)."""
+    timed = [t for t in tracks(records) if speed_ratios(records, t)]
+    return "best" if "best" in timed else (timed[0] if timed else None)
 
 
 def find(records, backend, shape):
@@ -75,8 +101,10 @@ def speed_vs_vendor(records, backend, shape):
     return vendor[1] / mine if vendor and mine else None
 
 
-def speed_ratios(records, faster="tilelang", than="triton"):
-    """[(shape, speed of `faster` / speed of `than`)] over shapes where both passed and were timed."""
+def speed_ratios(records, track, faster="tilelang", than="triton"):
+    """[(shape, speed of DSL `faster` / speed of DSL `than`)] in one track, over shapes where
+    both passed and were timed."""
+    faster, than = dsl_backend(faster, track), dsl_backend(than, track)
     out = []
     for shape in shapes(records):
         a, b = median_ms(find(records, faster, shape)), median_ms(find(records, than, shape))

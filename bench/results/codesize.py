@@ -4,6 +4,8 @@ import io
 import tokenize
 from pathlib import Path
 
+from bench.core.ops import DSLS, TRACKS, backend_name
+
 KERNELS = Path(__file__).resolve().parents[2] / "kernels"
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
         tokenize.ENCODING, tokenize.ENDMARKER}
@@ -31,10 +33,12 @@ def code_lines(source):
 
 
 def kernel_lines(op, kernels=KERNELS):
-    """{dsl: code lines of kernels/<op>/<dsl>.py} for the DSL files the op has."""
+    """{backend: code lines of its kernel file} for the DSL backends the op has: triton-matched
+    from kernels/<op>/triton_matched.py, and so on for each DSL and track."""
     out = {}
-    for dsl in ("triton", "tilelang"):
-        path = Path(kernels) / op / f"{dsl}.py"
-        if path.exists():
-            out[dsl] = code_lines(path.read_text(encoding="utf-8"))
+    for track in TRACKS:
+        for dsl in DSLS:
+            path = Path(kernels) / op / f"{dsl}_{track}.py"
+            if path.exists():
+                out[backend_name(dsl, track)] = code_lines(path.read_text(encoding="utf-8"))
     return out

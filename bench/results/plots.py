@@ -10,7 +10,9 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from bench.core.ops import shape_str  # noqa: E402
 
 NOT_PERFORMANCE = "CPU PATH: NOT PERFORMANCE"
-COLORS = {"triton": "tab:blue", "tilelang": "tab:orange"}
+# Each DSL keeps its hue in every plot, a lighter shade for its matched track.
+COLORS = {"triton": "tab:blue", "tilelang": "tab:orange", "triton-best": "tab:blue", "tilelang-best": "tab:orange",
+          "triton-matched": "#9ecae1", "tilelang-matched": "#fdae6b"}
 OTHER_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
 
 

@@ -11,7 +11,7 @@ from bench.results import analysis as an
 from bench.results import codesize, plots, verdict
 from bench.results.markdown import num, table
 from bench.core.records import load
-from bench.core.ops import shape_str
+from bench.core.ops import TRACKS, backend_name, shape_str
 
 NOT_PERFORMANCE = ("> **CPU-path run: not performance data.** Triton ran in its interpreter and TileLang through "
                    "its C backend; their times measure those, not the kernels on a GPU. This report speaks only "
@@ -85,7 +85,7 @@ def performance_section(groups, out, performance):
         names = [b for b in an.backends(records) if b != "reference"]
         tflops = {b: [(an.find(records, b, s) or {}).get("tflops") if an.median_ms(an.find(records, b, s)) else None
                       for s in shapes] for b in names}
-        vs_vendor = {b: [an.speed_vs_vendor(records, b, s) for s in shapes] for b in names if b in an.DSLS}
+        vs_vendor = {b: [an.speed_vs_vendor(records, b, s) for s in shapes] for b in names if an.is_dsl(b)}
         png = out / f"perf_{op}_{dtype}.png"
         plots.performance(png, op, dtype, shapes, tflops, vs_vendor if an.vendors(records) else {}, performance)
         pngs.append(png)
@@ -130,7 +130,7 @@ def correctness_section(groups):
 def compile_section(groups, out, performance):
     rows, per_op = [], {}
     for (op, dtype), records in groups.items():
-        for backend in (b for b in an.backends(records) if b in an.DSLS):
+        for backend in (b for b in an.backends(records) if an.is_dsl(b)):
             mine = [r for r in records if r["backend"] == backend and r.get("compile_ms") is not None]
             times = [r["compile_ms"] for r in mine]
             tried = [len(r.get("autotune") or []) for r in mine]
@@ -188,12 +188,15 @@ def code_size(ops):
 
 
 def code_section(sizes):
-    rows = [[op, s.get("triton", "-"), s.get("tilelang", "-"),
-             num(s["tilelang"] / s["triton"], ".2f") if s.get("triton") and s.get("tilelang") else "-"]
-            for op, s in sizes.items()]
-    return ["## Kernel code size", "", "Non-blank lines of kernels/<op>/triton.py and tilelang.py that are neither "
+    rows = []
+    for op, s in sizes.items():
+        for track in TRACKS:
+            tr, tl = s.get(backend_name("triton", track)), s.get(backend_name("tilelang", track))
+            if tr or tl:
+                rows.append([op, track, tr or "-", tl or "-", num(tl / tr, ".2f") if tr and tl else "-"])
+    return ["## Kernel code size", "", "Non-blank lines of kernels/<op>/<dsl>_<track>.py that are neither "
             "comments nor docstrings (the whole kernel and, for Triton, its host wrapper).", ""] + table(
-        ["op", "Triton lines", "TileLang lines", "TileLang / Triton"], rows)
+        ["op", "track", "Triton lines", "TileLang lines", "TileLang / Triton"], rows)
 
 
 def write(path, out=None):

@@ -3,18 +3,23 @@
 Every number and every sentence here is computed from the run's records; the rule that turns
 them into an answer is printed with it. A CPU-path run says nothing about speed: its verdict
 covers correctness, code size and compile cost only.
+
+Each DSL comes in two tracks (README: two tracks). The speed question is answered from the
+best track (each DSL written as its best public kernels are), where a run has it; the matched
+track (the same code path in both DSLs) explains a gap as code generation.
 """
 import statistics
 
+from bench.core.ops import DSLS, shape_str
 from bench.results import analysis as an
 from bench.results import plots
 from bench.results.markdown import table
-from bench.core.ops import shape_str
 
 PARITY = 0.9  # TileLang at >= 0.9x Triton's speed (geometric mean over shapes) counts as on par
 WIN = 1.05  # a shape is won by the DSL that is faster by more than 5%
-MAX_WINS_SHOWN = 3  # per DSL and group: the largest wins, with their evidence
-MMA = ("HGMMA", "QGMMA", "HMMA", "IMMA")
+MAX_WINS_SHOWN = 3  # per DSL, group and track: the largest wins, with their evidence
+MMA = ("HGMMA", "QGMMA", "HMMA", "IMMA", "UTCHMMA", "UTCQMMA")
+NAMES = {"triton": "Triton", "tilelang": "TileLang"}
 
 
 def x(value):
@@ -26,67 +31,86 @@ def wins(ratios):
     return [r for r in ratios if r[1] > WIN], [r for r in ratios if r[1] < 1 / WIN]
 
 
+def pair(track):
+    """{dsl: backend} of the two DSLs in one track."""
+    return {d: an.dsl_backend(d, track) for d in DSLS}
+
+
+def track_groups(groups):
+    """(op, dtype, track, records) for every group and each track its DSL backends come in."""
+    return [(op, dtype, track, records) for (op, dtype), records in groups.items() for track in an.tracks(records)]
+
+
 def speed_section(groups):
     rows, points = [], {}
-    for (op, dtype), records in groups.items():
-        ratios = an.speed_ratios(records)
+    for op, dtype, track, records in track_groups(groups):
+        ratios = an.speed_ratios(records, track)
         if not ratios:
             continue
         gm, (low, high) = an.summary(ratios)
         tl, tr = wins(ratios)
-        vendor = [an.summary([v for s in an.shapes(records) if (v := an.speed_vs_vendor(records, d, s))]) for d in an.DSLS]
-        rows.append([op, dtype, len(ratios), x(gm), f"{x(low)}-{x(high)}", len(tl), len(tr),
+        vendor = [an.summary([v for s in an.shapes(records) if (v := an.speed_vs_vendor(records, b, s))])
+                  for b in pair(track).values()]
+        rows.append([op, dtype, track or "-", len(ratios), x(gm), f"{x(low)}-{x(high)}", len(tl), len(tr),
                      *(x(v[0]) if v else "-" for v in vendor)])
-        points[f"{op} {dtype}"] = [r for _, r in ratios]
+        points[f"{op} {dtype}" + (f" {track}" if track else "")] = [r for _, r in ratios]
     lines = ["### Speed", "", "TileLang speed / Triton speed = Triton's median time / TileLang's, per shape where both "
-             f"passed; geometric mean over shapes, and its range. A shape is won by more than {WIN - 1:.0%}.", ""]
+             f"passed, within one track; geometric mean over shapes, and its range. A shape is won by more than "
+             f"{WIN - 1:.0%}. Best track: what each DSL reaches written well; matched track: the same code path, "
+             "so a gap there is code generation.", ""]
     if not rows:
         return lines + ["No shape where both DSLs passed and were timed.", ""], points
-    lines += table(["op", "dtype", "shapes", "TileLang / Triton (geomean)", "range", "TileLang wins", "Triton wins",
-                    "Triton / vendor", "TileLang / vendor"], rows)
+    lines += table(["op", "dtype", "track", "shapes", "TileLang / Triton (geomean)", "range", "TileLang wins",
+                    "Triton wins", "Triton / vendor", "TileLang / vendor"], rows)
     return lines, points
 
 
 def correctness_section(groups):
     rows, split = [], []
-    for (op, dtype), records in groups.items():
-        counts = {d: an.status_counts(records, d) for d in an.DSLS}
+    for op, dtype, track, records in track_groups(groups):
+        names = pair(track)
+        counts = {d: an.status_counts(records, b) for d, b in names.items()}
         for shape in an.shapes(records):
-            status = {d: (an.find(records, d, shape) or {}).get("status") for d in an.DSLS}
+            status = {d: (an.find(records, b, shape) or {}).get("status") for d, b in names.items()}
             if sorted(s for s in status.values() if s in ("pass", "fail", "error")) in (["error", "pass"], ["fail", "pass"]):
-                split.append(f"- {op} {dtype} {shape_str(shape)}: Triton {status['triton']}, TileLang {status['tilelang']}")
-        rows.append([op, dtype, *(an.pass_rate(counts[d]) for d in an.DSLS),
-                     *(counts[d]["skipped"] for d in an.DSLS)])
+                split.append(f"- {op} {dtype} {track or ''} {shape_str(shape)}: Triton {status['triton']}, "
+                             f"TileLang {status['tilelang']}".replace("  ", " "))
+        rows.append([op, dtype, track or "-", *(an.pass_rate(counts[d]) for d in DSLS),
+                     *(counts[d]["skipped"] for d in DSLS)])
     lines = ["### Correctness", "", "Checks passed over checks run (skipped cases did not run).", ""]
-    lines += table(["op", "dtype", "Triton passed", "TileLang passed", "Triton skipped", "TileLang skipped"], rows)
+    lines += table(["op", "dtype", "track", "Triton passed", "TileLang passed", "Triton skipped", "TileLang skipped"],
+                   rows)
     return lines + (["Cases where one DSL passes and the other does not:", *split, ""] if split else [])
 
 
 def compile_rows(groups):
     rows = []
-    for (op, dtype), records in groups.items():
-        def values(key, d):
-            return [r[key] for r in records if r["backend"] == d and r.get(key) is not None]
-        med = {d: values("compile_ms", d) for d in an.DSLS}
+    for op, dtype, track, records in track_groups(groups):
+        def values(key, backend):
+            return [r[key] for r in records if r["backend"] == backend and r.get(key) is not None]
+        names = pair(track)
+        med = {d: values("compile_ms", b) for d, b in names.items()}
         if not all(med.values()):
             continue
         m = {d: statistics.median(v) for d, v in med.items()}
-        tune = [values("autotune_ms", d) for d in an.DSLS]
-        rows.append([op, dtype, f"{m['triton']:.0f}", f"{m['tilelang']:.0f}",
+        tune = [values("autotune_ms", b) for b in names.values()]
+        rows.append([op, dtype, track or "-", f"{m['triton']:.0f}", f"{m['tilelang']:.0f}",
                      x(m["tilelang"] / m["triton"] if m["triton"] else None),
                      *(f"{statistics.median(t):.0f}" if any(t) else "-" for t in tune)])
     return rows
 
 
 def inspect_compile_medians(inspects):
-    """[(op, dtype, arch, Triton ms, TileLang ms)]: median compile time over configs, per DSL."""
+    """[(op, dtype, track, arch, Triton ms, TileLang ms)]: median compile time over configs, per DSL."""
     out = []
     for (op, dtype), records in an.by_group([r for r in inspects if an.compiled(r)]).items():
-        for arch in an.unique(r.get("arch") for r in records):
-            med = {d: [r["compile_ms"] for r in records
-                       if r["backend"] == d and r.get("arch") == arch and r.get("compile_ms")] for d in an.DSLS}
-            if all(med.values()):
-                out.append((op, dtype, arch, statistics.median(med["triton"]), statistics.median(med["tilelang"])))
+        for track in an.tracks(records):
+            for arch in an.unique(r.get("arch") for r in records):
+                med = {d: [r["compile_ms"] for r in records if r["backend"] == b and r.get("arch") == arch
+                           and r.get("compile_ms")] for d, b in pair(track).items()}
+                if all(med.values()):
+                    out.append((op, dtype, track, arch, statistics.median(med["triton"]),
+                                statistics.median(med["tilelang"])))
     return out
 
 
@@ -95,34 +119,40 @@ def compile_section(groups, inspects, performance):
     rows = compile_rows(groups)
     if performance and rows:
         lines += ["Median over shapes, ms, on this run's GPU (cold caches):", ""]
-        lines += table(["op", "dtype", "Triton compile", "TileLang compile", "TileLang / Triton",
+        lines += table(["op", "dtype", "track", "Triton compile", "TileLang compile", "TileLang / Triton",
                         "Triton autotune", "TileLang autotune"], rows)
     elif rows:
         lines += ["CPU-path preparation times (Triton's interpreter generates no code; TileLang compiles C): "
                   "not a GPU compile cost.", ""]
-        lines += table(["op", "dtype", "Triton ms", "TileLang ms", "TileLang / Triton"], [r[:5] for r in rows])
-    inspected = [[op, dtype, arch, f"{tr:.0f}", f"{tl:.0f}", x(tl / tr)]
-                 for op, dtype, arch, tr, tl in inspect_compile_medians(inspects)]
+        lines += table(["op", "dtype", "track", "Triton ms", "TileLang ms", "TileLang / Triton"], [r[:6] for r in rows])
+    inspected = [[op, dtype, track or "-", arch, f"{tr:.0f}", f"{tl:.0f}", x(tl / tr)]
+                 for op, dtype, track, arch, tr, tl in inspect_compile_medians(inspects)]
     if inspected:
         lines += ["Compile for the GPU arch without a GPU (`dslbench inspect`, cold; median over configs, ms):", ""]
-        lines += table(["op", "dtype", "arch", "Triton", "TileLang", "TileLang / Triton"], inspected)
+        lines += table(["op", "dtype", "track", "arch", "Triton", "TileLang", "TileLang / Triton"], inspected)
     elif not performance:
         lines += ["No `dslbench inspect` records in this file: no GPU compile cost to report.", ""]
     return lines
 
 
 def code_section(sizes):
-    both = {op: s for op, s in sizes.items() if s.get("triton") and s.get("tilelang")}
-    if not both:
-        return []
-    total = {d: sum(s[d] for s in both.values()) for d in an.DSLS}
-    per_op = "; ".join(f"{op} {s['tilelang']} vs {s['triton']}" for op, s in both.items())
-    return ["### Code size", "", f"TileLang kernels take {total['tilelang']} lines against Triton's {total['triton']} "
-            f"({total['tilelang'] / total['triton']:.2f}x) over {len(both)} op(s): {per_op} (TileLang vs Triton).", ""]
+    """sizes: {op: {backend: lines}}; the ratio per track, over the ops where both DSLs have it."""
+    lines = []
+    for track in (t for t in (*an.TRACKS, None) if any(an.dsl_backend("triton", t) in s for s in sizes.values())):
+        names = pair(track)
+        both = {op: s for op, s in sizes.items() if all(s.get(b) for b in names.values())}
+        if not both:
+            continue
+        total = {d: sum(s[b] for s in both.values()) for d, b in names.items()}
+        per_op = "; ".join(f"{op} {s[names['tilelang']]} vs {s[names['triton']]}" for op, s in both.items())
+        lines.append(f"- {an.track_label(track)}: TileLang kernels take {total['tilelang']} lines against Triton's "
+                     f"{total['triton']} ({total['tilelang'] / total['triton']:.2f}x) over {len(both)} op(s): {per_op} "
+                     "(TileLang vs Triton).")
+    return ["### Code size", "", *lines, ""] if lines else []
 
 
 def inspect_for(inspects, op, dtype, backend, config):
-    """The inspect record of this DSL's chosen config, if the file has one that compiled."""
+    """The inspect record of this backend's chosen config, if the file has one that compiled."""
     return next((r for r in inspects if (r["op"], r["dtype"], r["backend"]) == (op, dtype, backend)
                  and r.get("config") == config and an.compiled(r)), None)
 
@@ -132,6 +162,7 @@ def codegen(record):
     m = record.get("metrics") or {}
     sass = m.get("sass") or {}
     return {
+        "threads": m.get("threads"),
         "registers": m.get("registers"),
         "spill bytes": (m.get("spill_store_bytes") or 0) + (m.get("spill_load_bytes") or 0),
         "shared KiB": round(m["smem_bytes"] / 1024) if m.get("smem_bytes") is not None else None,
@@ -143,12 +174,13 @@ def codegen(record):
 def codegen_difference(tilelang, triton):
     a, b = codegen(tilelang), codegen(triton)
     differ = [f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k]]
-    return ", ".join(differ) if differ else "same registers, spills, shared memory, MMA and load path"
+    return ", ".join(differ) if differ else "same threads, registers, spills, shared memory, MMA and load path"
 
 
-def evidence(records, shape, inspects):
+def evidence(records, track, shape, inspects):
     """Why a shape went the way it did, as far as the records show: time, configs, roofline, code."""
-    tl, tr = an.find(records, "tilelang", shape), an.find(records, "triton", shape)
+    names = pair(track)
+    tl, tr = an.find(records, names["tilelang"], shape), an.find(records, names["triton"], shape)
     parts = [f"TileLang {an.median_ms(tl):.4g} ms vs Triton {an.median_ms(tr):.4g} ms"]
     if tl.get("config") == tr.get("config"):
         parts.append(f"both chose {an.config_text(tl.get('config'))}: the gap is code generation, not tuning")
@@ -161,8 +193,8 @@ def evidence(records, shape, inspects):
                      f"of the roof, Triton at {roof['triton']['pct_of_peak']:.0f}%")
     elif tl.get("flops") and tl.get("bytes"):
         parts.append(f"{tl['flops'] / tl['bytes']:.0f} FLOP per byte moved")
-    a = inspect_for(inspects, tl["op"], tl["dtype"], "tilelang", tl.get("config"))
-    b = inspect_for(inspects, tr["op"], tr["dtype"], "triton", tr.get("config"))
+    a = inspect_for(inspects, tl["op"], tl["dtype"], names["tilelang"], tl.get("config"))
+    b = inspect_for(inspects, tr["op"], tr["dtype"], names["triton"], tr.get("config"))
     if a and b:
         at = f" at {shape_str(a['shape'])}" if a.get("shape") and a["shape"] != shape else ""
         parts.append(f"compiled for {a.get('arch', '?')}{at} (TileLang vs Triton): {codegen_difference(a, b)}")
@@ -171,16 +203,19 @@ def evidence(records, shape, inspects):
 
 def wins_section(groups, inspects):
     lines, same, compared = ["### Where each DSL wins, and the evidence", ""], 0, 0
-    for (op, dtype), records in groups.items():
-        ratios = an.speed_ratios(records)
+    for op, dtype, track, records in track_groups(groups):
+        names = pair(track)
+        ratios = an.speed_ratios(records, track)
         for shape, _ in ratios:
             compared += 1
-            same += an.find(records, "tilelang", shape).get("config") == an.find(records, "triton", shape).get("config")
+            same += an.find(records, names["tilelang"], shape).get("config") == \
+                an.find(records, names["triton"], shape).get("config")
         tl, tr = wins(ratios)
+        label = f" ({track})" if track else ""
         for name, won, speedup in (("TileLang", tl, lambda r: r), ("Triton", tr, lambda r: 1 / r)):
             for shape, r in sorted(won, key=lambda sr: -speedup(sr[1]))[:MAX_WINS_SHOWN]:
-                lines.append(f"- {op} {dtype} {shape_str(shape)}: **{name} {speedup(r):.2f}x faster**: "
-                             f"{evidence(records, shape, inspects)}")
+                lines.append(f"- {op} {dtype}{label} {shape_str(shape)}: **{name} {speedup(r):.2f}x faster**: "
+                             f"{evidence(records, track, shape, inspects)}")
     if len(lines) == 2:
         lines.append(f"No shape was won by more than {WIN - 1:.0%} by either DSL.")
     if compared:
@@ -193,18 +228,20 @@ def codegen_section(inspects):
     ok = [r for r in inspects if an.compiled(r)]
     for (op, dtype), records in an.by_group(ok).items():
         for arch in an.unique(r.get("arch") for r in records):
-            for dsl in an.DSLS:
-                mine = [codegen(r) for r in records if r["backend"] == dsl and r.get("arch") == arch]
+            for backend in an.backends(records):
+                mine = [codegen(r) for r in records if r["backend"] == backend and r.get("arch") == arch]
                 if not mine:
                     continue
                 regs = [f["registers"] for f in mine if f["registers"] is not None]
-                rows.append([op, dtype, arch, dsl, len(mine), ", ".join(an.unique(f["MMA"] for f in mine)),
-                             ", ".join(an.unique(f["loads"] for f in mine)), f"{statistics.median(regs):g}" if regs else "-",
-                             sum(f["spill bytes"] > 0 for f in mine)])
+                rows.append([op, dtype, arch, backend, len(mine), ", ".join(an.unique(f["MMA"] for f in mine)),
+                             ", ".join(an.unique(f["loads"] for f in mine)),
+                             ", ".join(map(str, an.unique(f["threads"] for f in mine))),
+                             f"{statistics.median(regs):g}" if regs else "-", sum(f["spill bytes"] > 0 for f in mine)])
     if not rows:
         return []
     return ["### What each compiler makes of the same kernel (`dslbench inspect`)", ""] + table(
-        ["op", "dtype", "arch", "DSL", "configs", "MMA instructions", "loads", "median registers", "configs spilling"], rows)
+        ["op", "dtype", "arch", "backend", "configs", "MMA instructions", "loads", "threads", "median registers",
+         "configs spilling"], rows)
 
 
 def rate(counts):
@@ -212,10 +249,10 @@ def rate(counts):
     return counts["pass"] / ran if ran else None
 
 
-def group_answer(records):
-    """(yes, reason) for one op and dtype under the stated rule; yes is None when not assessable."""
-    ratios = an.speed_ratios(records)
-    rates = {d: rate(an.status_counts(records, d)) for d in an.DSLS}
+def group_answer(records, track):
+    """(yes, reason) for one op, dtype and track under the stated rule; yes is None when not assessable."""
+    ratios = an.speed_ratios(records, track)
+    rates = {d: rate(an.status_counts(records, b)) for d, b in pair(track).items()}
     if not ratios or None in rates.values():
         return None, "not assessed (no shape where both DSLs ran and were timed)"
     gm = an.summary(ratios)[0]
@@ -229,10 +266,25 @@ def group_answer(records):
     return True, f"{gm:.2f}x Triton's speed, passes {rates['tilelang']:.0%} of checks (Triton {rates['triton']:.0%})"
 
 
+def matched_note(records, headline):
+    """What the matched track adds to a best-track answer: the gap with the code path held equal."""
+    if headline != "best" or "matched" not in an.tracks(records):
+        return ""
+    ratios = an.speed_ratios(records, "matched")
+    if not ratios:
+        return "; matched track: not timed"
+    return f"; matched track (same code path, so code generation alone): {an.summary(ratios)[0]:.2f}x"
+
+
 def answer_gpu(groups):
-    lines = [f"Rule: TileLang counts as an alternative for an op and dtype when it passes at least the share of "
+    lines = [f"Rule: TileLang counts as an alternative for an op and dtype when, in the best track (each DSL's "
+             f"best kernel; the matched track where an op has no best track yet), it passes at least the share of "
              f"checks Triton passes and its geometric-mean speed over shapes is at least {PARITY}x Triton's.", ""]
-    results = {f"{op} {dtype}": group_answer(records) for (op, dtype), records in groups.items()}
+    results = {}
+    for (op, dtype), records in groups.items():
+        track = an.headline_track(records) or (an.tracks(records) or [None])[-1]
+        yes, why = group_answer(records, track)
+        results[f"{op} {dtype}" + (f" ({track} track)" if track else "")] = (yes, why + matched_note(records, track))
     assessed = {k: v for k, v in results.items() if v[0] is not None}
     yes = [k for k, v in assessed.items() if v[0]]
     word = "not assessed" if not assessed else "Yes" if len(yes) == len(assessed) else "No" if not yes else "Partly"
@@ -246,27 +298,30 @@ def compile_cost(inspects):
     medians = inspect_compile_medians(inspects)
     if not medians:
         return None
-    gm = an.summary([tl / tr for _, _, _, tr, tl in medians])[0]
-    return (f"compiling for {', '.join(an.unique(m[2] for m in medians))} takes TileLang {gm:.2f}x Triton's time "
-            f"(geometric mean over {len(medians)} op/dtype groups, `dslbench inspect`)")
+    gm = an.summary([tl / tr for *_, tr, tl in medians])[0]
+    return (f"compiling for {', '.join(an.unique(m[3] for m in medians))} takes TileLang {gm:.2f}x Triton's time "
+            f"(geometric mean over {len(medians)} op/dtype/track groups, `dslbench inspect`)")
 
 
 def answer_cpu(groups, sizes, inspects=()):
-    totals = {d: {"pass": 0, "fail": 0, "error": 0, "skipped": 0} for d in an.DSLS}
+    totals = {d: {"pass": 0, "fail": 0, "error": 0, "skipped": 0} for d in DSLS}
     for records in groups.values():
-        for d in an.DSLS:
-            for k, v in an.status_counts(records, d).items():
-                totals[d][k] = totals[d].get(k, 0) + v
-    rates = {d: rate(totals[d]) for d in an.DSLS}
+        for backend in an.backends(records):
+            dsl = an.split_backend(backend)[0]
+            if dsl:
+                for k, v in an.status_counts(records, backend).items():
+                    totals[dsl][k] = totals[dsl].get(k, 0) + v
+    rates = {d: rate(totals[d]) for d in DSLS}
     if None in rates.values():
         correct = "not assessed (a DSL ran no check)"
     else:
         word = "matches" if rates["tilelang"] >= rates["triton"] else "falls short of"
         correct = (f"TileLang {word} Triton: it passes {an.pass_rate(totals['tilelang'])} checks, "
-                   f"Triton {an.pass_rate(totals['triton'])}")
-    both = [s for s in sizes.values() if s.get("triton") and s.get("tilelang")]
-    size = (f"its kernels are {sum(s['tilelang'] for s in both) / sum(s['triton'] for s in both):.2f}x "
-            f"Triton's in lines of code" if both else "code size not compared")
+                   f"Triton {an.pass_rate(totals['triton'])} (every track)")
+    sized = [(s[pair(t)["tilelang"]], s[pair(t)["triton"]]) for s in sizes.values() for t in (*an.TRACKS, None)
+             if s.get(pair(t)["tilelang"]) and s.get(pair(t)["triton"])]
+    size = (f"its kernels are {sum(a for a, _ in sized) / sum(b for _, b in sized):.2f}x Triton's in lines of code"
+            if sized else "code size not compared")
     cost = compile_cost(inspects) or "no GPU compile cost in this file (`dslbench inspect` measures it)"
     return [f"**Speed not assessed: CPU-path run.** On correctness {correct}; {size}; {cost}. Whether TileLang is a real "
             "alternative on speed needs a run on a GPU (`dslbench run` there, then `dslbench report`).", ""]

@@ -1,10 +1,16 @@
 """How each backend runs an op: prepare once (compile), then a zero-argument closure.
 
-Conventions every op folder follows, so that this file needs no per-op code:
-- kernels/<op>/triton.py has a host wrapper named <op>: <op>(*inputs, *outputs, **flags, **config),
-  where flags = spec.kernel_flags(shape) (e.g. causal) and config is one of spec.CONFIGS.
-- kernels/<op>/tilelang.py has a factory <op>_kernel(**shape, dtype=..., **config) returning
-  a prim_func whose parameters are (*inputs, *outputs) in the spec's order.
+Conventions every op folder follows, so that this file needs no per-op code. A DSL backend
+`<dsl>-<track>` lives in kernels/<op>/<dsl>_<track>.py (bench/core/ops.py):
+- triton_<track>.py has a host wrapper named <op>: <op>(*inputs, *outputs, **flags, **config),
+  where flags = spec.kernel_flags(shape) (e.g. causal) and config is one of
+  spec.configs_for(dtype, track); its @triton.jit kernel is <op>_kernel.
+- tilelang_<track>.py has a factory <op>_kernel(**shape, dtype=..., **config) returning a
+  prim_func whose parameters are (*inputs, *outputs) in the spec's order; PASS_CONFIGS, if
+  set, are the TileLang pass configs it is compiled with (e.g. TMA lowering off).
+- Either may define workspace(shape, dtype, config, device) -> {name: tensor}: scratch
+  buffers (split-KV partials, ...) allocated once, outside the timed call, and passed after
+  the outputs (Triton: as keywords; TileLang: as the prim_func's next parameters, in order).
 - kernels/<op>/baselines.py maps a vendor backend name to fn(*inputs, *outputs, **flags);
   fn.outputs, if set, names the outputs it produces (e.g. SDPA: o but no lse): only those are checked.
 On the CPU, Triton runs in its interpreter and TileLang through its C backend; a dtype
@@ -21,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from bench.core.ops import sibling
+from bench.core.ops import dsl_backends, kernel_module, sibling, split_backend
 from bench.run import timing
 from kernels import Skip, dtypes  # noqa: F401  (Skip: bench.run.backends.Skip for the harness)
 
@@ -48,17 +54,23 @@ class Prepared:
 
 
 def backends_for(spec):
-    """Both DSLs, the op's vendor baselines (named in its spec, so baselines.py is not
-    imported to list them), and the float64 reference."""
-    return ["triton", "tilelang", *getattr(spec, "BASELINES", ()), "reference"]
+    """Both DSLs in each of the op's tracks, its vendor baselines (named in its spec, so
+    baselines.py is not imported to list them), and the float64 reference."""
+    return [*dsl_backends(spec), *getattr(spec, "BASELINES", ()), "reference"]
+
+
+def cpu_path(backend):
+    """Which CPU path runs a backend without a GPU."""
+    return CPU_PATH.get(split_backend(backend)[0] or backend, VENDOR_CPU_PATH)
 
 
 def support(backend, dtype, device, spec):
     """'native', 'emulated', or a reason it cannot run (a string starting 'skipped: ')."""
-    if backend in ("triton", "tilelang"):
-        if importlib.util.find_spec(backend) is None:
-            return f"skipped: {backend} is not installed"
-        if device == "cpu" and dtype not in CPU_NATIVE[backend]:
+    dsl, _ = split_backend(backend)
+    if dsl:
+        if importlib.util.find_spec(dsl) is None:
+            return f"skipped: {dsl} is not installed"
+        if device == "cpu" and dtype not in CPU_NATIVE[dsl]:
             return "emulated"
     elif backend != "reference":
         fn = sibling(spec, "baselines").BASELINES[backend]
@@ -68,15 +80,15 @@ def support(backend, dtype, device, spec):
     return "native"
 
 
-def load_triton(spec, device):
-    """Import the op's triton.py, in Triton's interpreter when there is no GPU.
+def load_triton(spec, backend, device):
+    """Import the backend's triton_<track>.py, in Triton's interpreter when there is no GPU.
 
     TRITON_INTERPRET is read when @triton.jit decorates, so it must be set before import."""
     if device == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"
     else:  # a fresh cache: compile times are cold, never a cache hit from an earlier run
         os.environ.setdefault("TRITON_CACHE_DIR", tempfile.mkdtemp(prefix="dslbench-triton-"))
-    module = sibling(spec, "triton")
+    module = kernel_module(spec, backend)
     interpreted = type(getattr(module, f"{spec.NAME}_kernel")).__name__ == "InterpretedFunction"
     if interpreted != (device == "cpu"):
         raise RuntimeError(f"{module.__name__} was imported before TRITON_INTERPRET was set for {device}")
@@ -91,7 +103,8 @@ def emulate(tensors, native):
 
 
 def prepare(backend, spec, shape, dtype, config, inputs, device):
-    """Compile (and on a GPU, autotune) `backend` for this case; return what to time."""
+    """Compile (and on a GPU, autotune) `backend` for this case; return what to time.
+    config: one config of the track's list, "first" (the list's first) or "autotune"."""
     if backend == "reference":  # the float64 computation: what its run does, and times
         run = lambda: spec.reference(inputs, **spec.kernel_flags(shape))  # noqa: E731
         return Prepared(run=run, outputs=run())
@@ -100,14 +113,17 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
         raise Skip(state[len("skipped: "):])
     emulated = state == "emulated"
     real_outputs = spec.make_outputs(shape, dtype, device)
-    native = CPU_NATIVE.get(backend, ())
-    run_in = emulate(inputs, native + CPU_NATIVE_INPUTS.get(backend, ())) if emulated else inputs
+    dsl, track = split_backend(backend)
+    native = CPU_NATIVE.get(dsl, ())
+    run_in = emulate(inputs, native + CPU_NATIVE_INPUTS.get(dsl, ())) if emulated else inputs
     run_out = emulate(real_outputs, native) if emulated else real_outputs
     flags, produces = spec.kernel_flags(shape), spec.OUTPUTS
-    if backend == "triton":
-        build = triton_builder(spec, flags, run_in, run_out, device)
-    elif backend == "tilelang":
-        build = tilelang_builder(spec, shape, dtype if not emulated else "fp32", run_in, run_out, device)
+    if dsl and config == "first":  # the first config of the track's shared list
+        config = spec.configs_for(dtype, track)[0]
+    if dsl == "triton":
+        build = triton_builder(spec, backend, shape, dtype, flags, run_in, run_out, device)
+    elif dsl == "tilelang":
+        build = tilelang_builder(spec, backend, shape, dtype if not emulated else "fp32", run_in, run_out, device)
     else:
         fn = sibling(spec, "baselines").BASELINES[backend]
         build = lambda config: lambda: fn(*run_in.values(), *run_out.values(), **flags)  # noqa: E731
@@ -115,7 +131,7 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
     if emulated:
         build = rounding(build, run_out, real_outputs)
     if config == "autotune":
-        prepared = autotune(build, spec.configs_for(dtype), device, parallel=backend == "tilelang")
+        prepared = autotune(build, spec.configs_for(dtype, track), device, parallel=dsl == "tilelang")
     else:
         prepared = compiled(build, config, device)
     prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
@@ -186,26 +202,39 @@ def attempt(build, config, device):
         return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
-def triton_builder(spec, flags, inputs, outputs, device):
-    module = load_triton(spec, device)
+def workspace(module, shape, dtype, config, device):
+    """The kernel module's scratch buffers for this case and config ({} when it needs none)."""
+    make = getattr(module, "workspace", None)
+    return make(shape, dtype, config, device) if make else {}
+
+
+def triton_builder(spec, backend, shape, dtype, flags, inputs, outputs, device):
+    module = load_triton(spec, backend, device)
     host = getattr(module, spec.NAME)
-    return lambda config: lambda: host(*inputs.values(), *outputs.values(), **flags, **config)
+
+    def build(config):
+        scratch = workspace(module, shape, dtype, config, device)
+        return lambda: host(*inputs.values(), *outputs.values(), **scratch, **flags, **config)
+    return build
 
 
-def tilelang_builder(spec, shape, dtype, inputs, outputs, device):
+def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device):
     import tilelang
 
     tilelang.disable_cache()  # compile times are cold, as Triton's
     logging.getLogger("tilelang").setLevel(logging.WARNING)
-    module = sibling(spec, "tilelang")
+    module = kernel_module(spec, backend)
     factory = getattr(module, f"{spec.NAME}_kernel")
+    pass_configs = getattr(module, "PASS_CONFIGS", {})
 
     def build(config):
         if device == "cpu":
             from bench.run.tilelang_cpu import compile_cpu
 
-            kernel = compile_cpu(factory, **shape, dtype=dtypes.TILELANG[dtype], **config)
+            kernel = compile_cpu(factory, pass_configs, **shape, dtype=dtypes.TILELANG[dtype], **config)
         else:
-            kernel = tilelang.compile(factory(**shape, dtype=dtypes.TILELANG[dtype], **config), target="cuda")
-        return lambda: kernel(*inputs.values(), *outputs.values())
+            func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
+            kernel = tilelang.compile(func, target="cuda", pass_configs=dict(pass_configs))
+        scratch = workspace(module, shape, dtype, config, device)
+        return lambda: kernel(*inputs.values(), *outputs.values(), *scratch.values())
     return build

@@ -9,6 +9,7 @@ import traceback
 
 from bench.run import backends, check, telemetry, timing
 from bench.core import env
+from bench.core.ops import split_backend
 from bench.core.records import SCHEMA
 
 TIMING_LABEL = {
@@ -19,10 +20,11 @@ TIMING_LABEL = {
 
 
 def base_record(spec, backend, dtype, shape, seed, device):
+    dsl, track = split_backend(backend)  # both None for a vendor baseline or the reference
     return {
-        "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dtype": dtype,
-        "shape": dict(shape), "seed": seed, "device": device,
-        "path": "cuda" if device == "cuda" else backends.CPU_PATH.get(backend, backends.VENDOR_CPU_PATH),
+        "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dsl": dsl, "track": track,
+        "dtype": dtype, "shape": dict(shape), "seed": seed, "device": device,
+        "path": "cuda" if device == "cuda" else backends.cpu_path(backend),
         "status": None, "reason": "", "emulated": False, "config": None,
         "flops": spec.flops(shape), "bytes": spec.bytes_moved(shape, dtype),
     }
@@ -40,8 +42,6 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first",
     on_phase(None, "inputs")
     inputs = spec.make_inputs(shape, dtype, seed, device)
     reference = spec.reference(inputs, **spec.kernel_flags(shape))
-    if config == "first":
-        config = spec.configs_for(dtype)[0]
     waiting, runs = {}, {}
     for backend in names:
         on_phase(backend, "prepare")

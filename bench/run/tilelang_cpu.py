@@ -1,6 +1,6 @@
 """Run TileLang's GPU-style kernels on the CPU through its C backend (target="c").
 
-The kernels in kernels/*/tilelang.py are written once, for the GPU. The C backend has no
+The kernels in kernels/*/tilelang_<track>.py are written once, for the GPU. The C backend has no
 shared memory, no thread fragments and no thread launch, so while a kernel is *built*
 (its factory called) inside `cpu_dialect()`, four primitives are mapped to their CPU
 meaning. Everything else (T.copy, T.gemm, T.Pipelined, T.reduce_*, ...) lowers as written.
@@ -34,10 +34,11 @@ def cpu_dialect():
             setattr(T, name, value)
 
 
-def compile_cpu(factory, *args, **kwargs):
-    """Build factory(*args, **kwargs) in the CPU dialect and compile it for target="c"."""
+def compile_cpu(factory, pass_configs=None, *args, **kwargs):
+    """Build factory(*args, **kwargs) in the CPU dialect and compile it for target="c", with
+    the kernel's own pass configs (e.g. TMA lowering off) and the CPU path's."""
     import tilelang
 
     with BUILDING, cpu_dialect():  # the dialect patches the module: one build at a time
         func = factory(*args, **kwargs)
-    return tilelang.compile(func, target="c", pass_configs=PASS_CONFIGS)
+    return tilelang.compile(func, target="c", pass_configs={**(pass_configs or {}), **PASS_CONFIGS})

@@ -34,17 +34,20 @@ X_DTYPE = "bf16"
 
 # The configs both DSLs choose from: rows per program (each program quantizes a
 # block_M x 128 tile: its row-wise amax is a reduction along the tile's rows) and threads.
-CONFIGS = [
-    dict(block_M=32, threads=128),
-    dict(block_M=64, threads=128),
-    dict(block_M=16, threads=64),
-    dict(block_M=128, threads=256),
-]
+TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+CONFIGS = {
+    "matched": [
+        dict(block_M=32, threads=128),
+        dict(block_M=64, threads=128),
+        dict(block_M=16, threads=64),
+        dict(block_M=128, threads=256),
+    ],
+}
 
 
-def configs_for(dtype):
+def configs_for(dtype, track):
     """Every config fits: a tile is at most 128 x 128 bf16 (32 KiB)."""
-    return list(CONFIGS)
+    return list(CONFIGS[track])
 
 
 def validate(shape):

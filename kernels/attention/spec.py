@@ -34,17 +34,20 @@ HEAD_DIMS = (32, 64, 128)  # powers of two (tl.arange), and the configs below fi
 # block_M query rows per program, block_N keys per step; threads = 32 * Triton's num_warps.
 # 128-row tiles with 2 warpgroups (256 threads) are what Hopper's wgmma wants; the
 # 64-row config serves short and decode-like query lengths.
-CONFIGS = [
-    dict(block_M=128, block_N=128, num_stages=2, threads=256),
-    dict(block_M=128, block_N=64, num_stages=3, threads=256),
-    dict(block_M=128, block_N=64, num_stages=2, threads=128),
-    dict(block_M=64, block_N=64, num_stages=3, threads=128),
-]
+TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+CONFIGS = {
+    "matched": [
+        dict(block_M=128, block_N=128, num_stages=2, threads=256),
+        dict(block_M=128, block_N=64, num_stages=3, threads=256),
+        dict(block_M=128, block_N=64, num_stages=2, threads=128),
+        dict(block_M=64, block_N=64, num_stages=3, threads=128),
+    ],
+}
 
 
 def smem_bytes(config, dtype, D=max(HEAD_DIMS)):
     """Shared memory of the Q tile plus num_stages K and V tiles, at the largest head dim;
-    fp32 also stages P (block_M x block_N), see kernels/attention/tilelang.py."""
+    fp32 also stages P (block_M x block_N), see kernels/attention/tilelang_matched.py."""
     c = config
     tiles = (c["block_M"] + 2 * c["num_stages"] * c["block_N"]) * D
     if dtype == "fp32":
@@ -52,9 +55,9 @@ def smem_bytes(config, dtype, D=max(HEAD_DIMS)):
     return tiles * dtypes.BYTES[dtype]
 
 
-def configs_for(dtype):
+def configs_for(dtype, track):
     """The configs that fit on the GPU for this dtype (the same filter for both DSLs)."""
-    return [c for c in CONFIGS if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
 
 
 def validate(shape):

@@ -41,12 +41,15 @@ HEAD_COUNTS = (16, 32, 64, 128)  # powers of two (a tile dimension); the model h
 # (64 rows per warpgroup of 128 threads), heads its N, D its K: the per-key sum over heads
 # is then a reduction along each accumulator row, inside a thread and its quad.
 # threads = 32 * Triton's num_warps.
-CONFIGS = [
-    dict(block_N=128, chunk_N=512, num_stages=2, threads=256),
-    dict(block_N=128, chunk_N=1024, num_stages=3, threads=256),
-    dict(block_N=128, chunk_N=256, num_stages=2, threads=128),
-    dict(block_N=64, chunk_N=256, num_stages=3, threads=128),
-]
+TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+CONFIGS = {
+    "matched": [
+        dict(block_N=128, chunk_N=512, num_stages=2, threads=256),
+        dict(block_N=128, chunk_N=1024, num_stages=3, threads=256),
+        dict(block_N=128, chunk_N=256, num_stages=2, threads=128),
+        dict(block_N=64, chunk_N=256, num_stages=3, threads=128),
+    ],
+}
 
 
 def smem_bytes(config, dtype, H=max(HEAD_COUNTS), D=HEAD_DIM):
@@ -54,9 +57,9 @@ def smem_bytes(config, dtype, H=max(HEAD_COUNTS), D=HEAD_DIM):
     return (H + config["num_stages"] * config["block_N"]) * D * dtypes.BYTES[dtype]
 
 
-def configs_for(dtype):
+def configs_for(dtype, track):
     """The configs that fit on the GPU (the same filter for both DSLs): all of them."""
-    return [c for c in CONFIGS if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
 
 
 def validate(shape):

@@ -36,12 +36,15 @@ C_DTYPE = "bf16"
 # Triton's num_warps; Hopper's FP8 warpgroup MMA (wgmma) works on 64-row slabs per
 # warpgroup of 128 threads. A 128-row tile wants two warpgroups: one alone would hold both
 # fp32 accumulators (2 x 128 registers a thread) and spill.
-CONFIGS = [
-    dict(block_M=128, num_stages=4, threads=256),
-    dict(block_M=128, num_stages=3, threads=256),
-    dict(block_M=64, num_stages=4, threads=128),
-    dict(block_M=64, num_stages=6, threads=128),
-]
+TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+CONFIGS = {
+    "matched": [
+        dict(block_M=128, num_stages=4, threads=256),
+        dict(block_M=128, num_stages=3, threads=256),
+        dict(block_M=64, num_stages=4, threads=128),
+        dict(block_M=64, num_stages=6, threads=128),
+    ],
+}
 
 
 def smem_bytes(config, dtype):
@@ -50,9 +53,9 @@ def smem_bytes(config, dtype):
     return tiles + config["block_M"] * BLOCK * 4
 
 
-def configs_for(dtype):
+def configs_for(dtype, track):
     """The configs that fit on the GPU (the same filter for both DSLs)."""
-    return [c for c in CONFIGS if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
 
 
 def validate(shape):

@@ -18,12 +18,15 @@ BASELINES = ("torch",)  # kernels/matmul/baselines.py: torch.matmul, i.e. cuBLAS
 # The tile configs both DSLs choose from: the same list, so the same tuning budget.
 # threads = 32 * Triton's num_warps; 256 threads = two warpgroups, what Hopper's
 # warpgroup MMA (wgmma) wants for 128-row tiles.
-CONFIGS = [
-    dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256),
-    dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256),
-    dict(block_M=128, block_N=128, block_K=32, num_stages=4, threads=128),
-    dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128),
-]
+TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+CONFIGS = {
+    "matched": [
+        dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256),
+        dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256),
+        dict(block_M=128, block_N=128, block_K=32, num_stages=4, threads=128),
+        dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128),
+    ],
+}
 
 
 def smem_bytes(config, dtype):
@@ -33,9 +36,9 @@ def smem_bytes(config, dtype):
     return tile * dtypes.BYTES[dtype] * c["num_stages"]
 
 
-def configs_for(dtype):
+def configs_for(dtype, track):
     """The configs that fit on the GPU for this dtype (the same filter for both DSLs)."""
-    return [c for c in CONFIGS if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
 
 
 def validate(shape):

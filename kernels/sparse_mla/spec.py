@@ -53,12 +53,15 @@ BLOCK_H = 64  # heads per program: one warpgroup's MMA M; fewer heads are padded
 # Hopper's 227 KiB of shared memory (q, two 64-key stages, P); smaller key blocks take less
 # room and fewer registers (Triton's score tile is replicated on both warpgroups: 64 x
 # block_N fp32 each). threads = 32 * Triton's num_warps.
-CONFIGS = [
-    dict(block_N=64, num_stages=2, threads=256),
-    dict(block_N=32, num_stages=2, threads=256),
-    dict(block_N=32, num_stages=3, threads=256),
-    dict(block_N=16, num_stages=4, threads=256),
-]
+TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+CONFIGS = {
+    "matched": [
+        dict(block_N=64, num_stages=2, threads=256),
+        dict(block_N=32, num_stages=2, threads=256),
+        dict(block_N=32, num_stages=3, threads=256),
+        dict(block_N=16, num_stages=4, threads=256),
+    ],
+}
 
 
 def smem_bytes(config, dtype):
@@ -67,9 +70,9 @@ def smem_bytes(config, dtype):
     return (BLOCK_H * D_QK + c["num_stages"] * c["block_N"] * D_QK + BLOCK_H * c["block_N"]) * dtypes.BYTES[dtype]
 
 
-def configs_for(dtype):
+def configs_for(dtype, track):
     """The configs that fit on the GPU (the same filter for both DSLs)."""
-    return [c for c in CONFIGS if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
 
 
 def validate(shape):

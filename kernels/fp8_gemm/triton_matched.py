@@ -1,6 +1,6 @@
 """Block-scaled FP8 GEMM in Triton: C = sum_k (A_k · B_kᵀ) * sa[:, k] * sb[n // 128, k].
 
-The same algorithm as kernels/fp8_gemm/tilelang.py: each program computes one block_M x 128
+The same algorithm as kernels/fp8_gemm/tilelang_matched.py: each program computes one block_M x 128
 tile of C, walking K in 128-deep blocks (one scale each) through a num_stages-deep
 pipeline; each block's product starts from zero in fp32 (the tensor-core chain), is scaled
 by sa * sb and added into the fp32 tile accumulator (the promotion). Tiles are visited in

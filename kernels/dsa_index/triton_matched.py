@@ -1,6 +1,6 @@
 """DeepSeek Sparse Attention's lightning indexer in Triton: FP8 logits, ReLU, weighted head sum.
 
-The same algorithm as kernels/dsa_index/tilelang.py. Each program scores one query against
+The same algorithm as kernels/dsa_index/tilelang_matched.py. Each program scores one query against
 one chunk of chunk_N keys: the query's H x D tile stays in registers while the chunk's keys
 stream through a num_stages-deep pipeline, block_N at a time; one FP8 dot per step gives
 the block_N x H logits (keys as the MMA's M, heads as its N), which are ReLU'd, weighted by

@@ -1,6 +1,6 @@
 """Attention forward in TileLang, FlashAttention-2 style: tiles over keys, online softmax.
 
-The same algorithm as kernels/attention/triton.py. Each block owns block_M query rows of
+The same algorithm as kernels/attention/triton_matched.py. Each block owns block_M query rows of
 one (batch, query head): Q stays in shared memory while the keys of that head's kv head
 (h // G) stream through a num_stages-deep pipeline (T.Pipelined) in block_N steps; the
 running row max, row sum and output accumulator are fp32 fragments. Scores are kept in

@@ -1,6 +1,6 @@
 """Matmul in TileLang: C = A·B, tiled, software-pipelined, fp32 accumulation.
 
-The same algorithm as kernels/matmul/triton.py: each block computes one
+The same algorithm as kernels/matmul/triton_matched.py: each block computes one
 block_M x block_N tile of C, walking K in block_K steps through a num_stages-deep
 pipeline (T.Pipelined); blocks are rasterized in panels so that neighbours share B in L2.
 The shape is part of the kernel (TileLang specializes on it); T.copy zero-fills the

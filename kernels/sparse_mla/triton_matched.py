@@ -1,6 +1,6 @@
 """Sparse MLA forward in Triton: FlashAttention-style online softmax over gathered key blocks.
 
-The same algorithm as kernels/sparse_mla/tilelang.py. Each program owns one query and a tile
+The same algorithm as kernels/sparse_mla/tilelang_matched.py. Each program owns one query and a tile
 of BLOCK_H = 64 heads (the MMA's M dimension; fewer heads load as zeros and are not stored):
 q stays on chip while the query's topk indices are walked block_N at a time through a
 num_stages-deep pipeline. Each step loads block_N indices, gathers those kv rows (576 wide)

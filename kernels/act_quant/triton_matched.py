@@ -1,7 +1,7 @@
 """Activation quantization to FP8 in Triton: y = clamp(x / s, ±448), s = max(amax, 1e-4) / 448
 per row and group of 128 columns, s rounded up to a power of two when ue8m0.
 
-The same algorithm as kernels/act_quant/tilelang.py: each program quantizes a block_M x 128
+The same algorithm as kernels/act_quant/tilelang_matched.py: each program quantizes a block_M x 128
 tile (one group of block_M rows): a row-wise absmax, the scales, then the divided and
 clamped tile, converted to e4m3 on the store. Divisions are IEEE-rounded (div_rn), as
 TileLang's `/` is: Triton's plain `/` on fp32 is an approximation.

@@ -1,6 +1,6 @@
 """DeepSeek Sparse Attention's lightning indexer in TileLang: FP8 logits, ReLU, weighted head sum.
 
-The same algorithm as kernels/dsa_index/triton.py. Each block scores one query against one
+The same algorithm as kernels/dsa_index/triton_matched.py. Each block scores one query against one
 chunk of chunk_N keys: the query's H x D tile stays in shared memory while the chunk's keys
 stream through a num_stages-deep pipeline (T.Pipelined), block_N at a time; one FP8 gemm per
 step gives the block_N x H logits (keys as the MMA's M, heads as its N), which are ReLU'd,

@@ -1,6 +1,6 @@
 """Matmul in Triton: C = A·B, tiled, software-pipelined, fp32 accumulation.
 
-The same algorithm as kernels/matmul/tilelang.py: each program computes one
+The same algorithm as kernels/matmul/tilelang_matched.py: each program computes one
 block_M x block_N tile of C, walking K in block_K steps through a num_stages-deep
 pipeline; tiles are visited in groups of rows so that neighbours share B in L2.
 """

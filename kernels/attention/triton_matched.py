@@ -1,6 +1,6 @@
 """Attention forward in Triton, FlashAttention-2 style: tiles over keys, online softmax.
 
-The same algorithm as kernels/attention/tilelang.py. Each program owns block_M query rows
+The same algorithm as kernels/attention/tilelang_matched.py. Each program owns block_M query rows
 of one (batch, query head): it keeps them in registers and walks the keys of that head's
 kv head (h // G) in block_N steps through a num_stages-deep pipeline, holding a running
 row max m, row sum l and output accumulator in fp32. Scores are kept in base 2
