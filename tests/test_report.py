@@ -151,3 +151,15 @@ not a docstring"""
     return a
 '''
     assert codesize.code_lines(source) == 5  # import, def, s = (two lines), return
+
+
+def test_a_shape_class_is_a_group_of_its_own(tmp_path):
+    """Cases an op classes as `decode` are reported apart from the rest of the op."""
+    shape = {"M": 16, "N": 4096, "K": 4096}
+    records = [case(b, shape, samples(1.0, 0.01, 10, i), shape_class="decode")
+               for i, b in enumerate(("triton-best", "tilelang-best"))]
+    records += [case(b, BIG[0], samples(1.0, 0.01, 10, i)) for i, b in enumerate(("triton-best", "tilelang-best"))]
+    text, verdict = verdict_of(tmp_path, records)
+    assert "### matmul decode fp16" in text and "### matmul fp16" in text
+    assert "](perf_matmul_decode_fp16.png)" in text
+    assert "- matmul decode fp16 (best track)" in verdict and "- matmul fp16 (best track)" in verdict

@@ -121,3 +121,13 @@ def test_interleaved_order_and_statistics():
     assert stats["median_ms"] == 3.0 and stats["min_ms"] == 1.0 and stats["n"] == 5
     assert stats["p10_ms"] <= stats["median_ms"] <= stats["p90_ms"] and stats["iqr_ms"] == 2.0
     assert stats["samples_ms"] == [5.0, 1.0, 2.0, 3.0, 4.0]  # kept in the order measured
+
+
+def test_records_carry_the_shape_class_the_op_names():
+    from bench.run import runner
+
+    assert runner.base_record(FAKE, "ok", "fp32", dict(N=3), 0, "cpu")["shape_class"] is None
+    classed = type("Spec", (), {"NAME": "fake", "flops": FAKE.flops, "bytes_moved": FAKE.bytes_moved,
+                                "shape_class": staticmethod(lambda s: "decode" if s["N"] == 1 else None)})
+    assert runner.base_record(classed, "ok", "fp32", dict(N=1), 0, "cpu")["shape_class"] == "decode"
+    assert runner.base_record(classed, "ok", "fp32", dict(N=3), 0, "cpu")["shape_class"] is None

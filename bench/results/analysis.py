@@ -22,10 +22,12 @@ def is_performance(cases):
 
 
 def by_group(records):
-    """{(op, dtype): [records]}, in first-seen order."""
+    """{(op, dtype): [records]}, in first-seen order. A case of a shape class its op names
+    (attention's `decode`) is a group of its own: (`attention decode`, dtype)."""
     out = {}
     for r in records:
-        out.setdefault((r["op"], r["dtype"]), []).append(r)
+        op = f"{r['op']} {r['shape_class']}" if r.get("shape_class") else r["op"]
+        out.setdefault((op, r["dtype"]), []).append(r)
     return out
 
 

@@ -86,7 +86,7 @@ def performance_section(groups, out, performance):
         tflops = {b: [(an.find(records, b, s) or {}).get("tflops") if an.median_ms(an.find(records, b, s)) else None
                       for s in shapes] for b in names}
         vs_vendor = {b: [an.speed_vs_vendor(records, b, s) for s in shapes] for b in names if an.is_dsl(b)}
-        png = out / f"perf_{op}_{dtype}.png"
+        png = out / f"perf_{op}_{dtype}.png".replace(" ", "_")
         plots.performance(png, op, dtype, shapes, tflops, vs_vendor if an.vendors(records) else {}, performance)
         pngs.append(png)
         lines += [f"### {op} {dtype}", "", f"![{op} {dtype}]({png.name})", ""]
@@ -151,7 +151,7 @@ def compile_section(groups, out, performance):
         names = list(dict.fromkeys(b for d in dtypes.values() for b in d))
         medians = {b: [median(dtypes[d].get(b, [])) for d in dtypes] for b in names}
         spans = {b: [(min(dtypes[d].get(b) or [0]), max(dtypes[d].get(b) or [0])) for d in dtypes] for b in names}
-        png = out / f"compile_{op}.png"
+        png = out / f"compile_{op}.png".replace(" ", "_")
         plots.compile_times(png, op, list(dtypes), medians, spans, performance)
         pngs.append(png)
         lines += [f"![{op} compile time]({png.name})", ""]

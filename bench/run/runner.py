@@ -23,11 +23,18 @@ def base_record(spec, backend, dtype, shape, seed, device):
     dsl, track = split_backend(backend)  # both None for a vendor baseline or the reference
     return {
         "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dsl": dsl, "track": track,
-        "dtype": dtype, "shape": dict(shape), "seed": seed, "device": device,
+        "dtype": dtype, "shape": dict(shape), "shape_class": shape_class(spec, shape), "seed": seed, "device": device,
         "path": "cuda" if device == "cuda" else backends.cpu_path(backend),
         "status": None, "reason": "", "emulated": False, "config": None,
         "flops": spec.flops(shape), "bytes": spec.bytes_moved(shape, dtype),
     }
+
+
+def shape_class(spec, shape):
+    """The op's name for this shape's class (e.g. attention's "decode"), reported as a group of
+    its own; None when the op names none."""
+    classify = getattr(spec, "shape_class", None)
+    return classify(shape) if classify else None
 
 
 def finish(record):
