@@ -131,3 +131,63 @@ def test_records_carry_the_shape_class_the_op_names():
                                 "shape_class": staticmethod(lambda s: "decode" if s["N"] == 1 else None)})
     assert runner.base_record(classed, "ok", "fp32", dict(N=1), 0, "cpu")["shape_class"] == "decode"
     assert runner.base_record(classed, "ok", "fp32", dict(N=3), 0, "cpu")["shape_class"] is None
+
+
+def run_isolated(names, isolate, config="first", timed=True):
+    records = []
+    s = sweep.Sweep(records.append, "cpu", timeout_s=60, timed=timed, config=config, isolate_errors=isolate)
+    try:
+        s.run(FAKE, names, "fp32", dict(N=5), seed=0)
+    finally:
+        s.close()
+    return {r["backend"]: r for r in records}, records
+
+
+def test_after_a_sticky_fault_the_rest_of_the_group_runs_in_a_fresh_worker():
+    # `poison` leaves a (simulated) sticky CUDA error: in the same process `ok` would fail too.
+    names = ["poison", "ok", "reference"]
+    by, records = run_isolated(names, isolate=True)
+    assert len(records) == 3 and by["poison"]["status"] == "error"
+    assert by["ok"]["status"] == "pass" and by["ok"]["time"]["n"] >= 3, by["ok"]["reason"]
+    shared, _ = run_isolated(names, isolate=False)  # what isolation prevents
+    assert shared["ok"]["status"] == "error" and "illegal memory access" in shared["ok"]["reason"]
+
+
+def test_a_config_that_faults_while_autotuning_is_left_out_in_a_fresh_worker():
+    # triton-matched's first config faults (sticky); the second is right and must be chosen.
+    by, records = run_isolated(["triton-matched", "ok"], isolate=True, config="autotune")
+    r = by["triton-matched"]
+    assert len(records) == 2 and r["status"] == "pass", r["reason"]
+    assert r["config"] == {"mode": "double"} and "faulted_config" not in r
+    assert r["autotune"][0]["config"] == {"mode": "fault"} and "faulted in an earlier process" in r["autotune"][0]["error"]
+    assert by["ok"]["status"] == "pass"
+
+
+def test_a_backend_failing_while_timed_fails_alone():
+    # `once` passes its check and raises when timed: timed together the culprit is unknown,
+    # so each is timed alone (in a fresh worker when errors are isolated).
+    for isolate in (True, False):
+        by, records = run_isolated(["ok", "once", "slow"], isolate=isolate)
+        assert len(records) == 3, isolate
+        assert by["once"]["status"] == "error" and by["once"]["reason"].startswith("timing: RuntimeError"), isolate
+        assert by["ok"]["time"]["n"] >= 3 and by["slow"]["time"]["n"] >= 3, isolate
+
+
+def test_the_reference_is_timed_only_when_asked_and_never_in_a_graph(monkeypatch):
+    from bench.run import runner
+
+    calls = []
+
+    def fake_time_all(fns, device, cuda_graph=False):
+        calls.append((sorted(fns), cuda_graph))
+        return {name: timing.summarize([1.0, 1.0, 1.0]) for name in fns}
+    monkeypatch.setattr(runner.timing, "time_all", fake_time_all)
+    run = lambda **kw: list(runner.run_group(FAKE, ["ok", "slow", "reference"], "fp32", dict(N=3), 0, "cpu", True, **kw))
+    by = {r["backend"]: r for r in run()}
+    assert calls == [(["ok", "slow"], False)]
+    assert by["reference"]["status"] == "pass" and "time" not in by["reference"]  # the yardstick, untimed
+    calls.clear()
+    records = run(cuda_graph=True, time_reference=True)
+    # one graph per backend, captured alone; the reference timed without a graph
+    assert calls == [(["ok"], True), (["slow"], True), (["reference"], False)]
+    assert all(r["status"] == "pass" and r["time"] for r in records)

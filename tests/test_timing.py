@@ -89,3 +89,37 @@ def test_nvidia_smi_readings_parse_into_a_snapshot():
     calm = telemetry.parse_smi("1980, 1980, 40, [N/A], 0x0000000000000001")  # bit 0: idle, not a slowdown
     assert calm["power_w"] is None and calm["slowdown"] == []
     assert telemetry.throttled(calm, hot) is True and telemetry.throttled(calm, calm) is False
+
+
+class FakeGraph:
+    """A captured CUDA graph stand-in: logs its capture, each replay, and when it is freed."""
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+        log.append(("capture", name))
+
+    def replay(self):
+        self.log.append(("replay", self.name))
+
+    def __del__(self):
+        self.log.append(("free", self.name))
+
+
+def test_graph_mode_warms_each_graph_and_keeps_one_alive_at_a_time(fake_cuda, monkeypatch):
+    timer, log = fake_cuda
+    backends = {"a": lambda: None, "b": lambda: None}
+    names = {id(fn): name for name, fn in backends.items()}
+    monkeypatch.setattr(timer, "capture", lambda fn, calls: FakeGraph(names.get(id(fn), "flush"), log))
+    stats = timer.time_graphs(backends)
+    assert stats["a"]["n"] == stats["b"]["n"] == timing.GRAPH_REPLAYS
+    graph_log = [e for e in log if isinstance(e, tuple)]
+    alive, most = set(), 0
+    for what, name in graph_log:
+        alive = alive | {name} if what == "capture" else alive - {name} if what == "free" else alive
+        most = max(most, len(alive))
+    assert most == 2  # the flush-only graph and one backend's: never two backends' pools at once
+    for name in backends:  # captured, replayed once to warm up, then sampled against the flush graph
+        i = graph_log.index(("capture", name))
+        assert graph_log[i + 1] == ("replay", name) and graph_log[i + 2] == ("replay", name)
+        assert graph_log[i + 3] == ("replay", "flush")
+        assert graph_log.index(("free", name)) < (graph_log.index(("capture", "b")) if name == "a" else len(graph_log))

@@ -16,12 +16,12 @@ Conventions every op folder follows, so that this file needs no per-op code. A D
 On the CPU, Triton runs in its interpreter and TileLang through its C backend; a dtype
 that CPU path cannot hold runs on values rounded to it, stored in fp32 (`emulated`).
 """
+import functools
 import importlib.util
 import logging
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -86,8 +86,6 @@ def load_triton(spec, backend, device):
     TRITON_INTERPRET is read when @triton.jit decorates, so it must be set before import."""
     if device == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"
-    else:  # a fresh cache: compile times are cold, never a cache hit from an earlier run
-        os.environ.setdefault("TRITON_CACHE_DIR", tempfile.mkdtemp(prefix="dslbench-triton-"))
     module = kernel_module(spec, backend)
     interpreted = type(getattr(module, f"{spec.NAME}_kernel")).__name__ == "InterpretedFunction"
     if interpreted != (device == "cpu"):
@@ -102,9 +100,10 @@ def emulate(tensors, native):
     return {k: v.float() if v.dtype in lacking else v for k, v in tensors.items()}
 
 
-def prepare(backend, spec, shape, dtype, config, inputs, device):
+def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
     """Compile (and on a GPU, autotune) `backend` for this case; return what to time.
-    config: one config of the track's list, "first" (the list's first) or "autotune"."""
+    config: one config of the track's list, "first" (the list's first) or "autotune";
+    exclude: [{config, reason}] of configs that faulted in an earlier process (not tried again)."""
     if backend == "reference":  # the float64 computation: what its run does, and times
         run = lambda: spec.reference(inputs, **spec.kernel_flags(shape))  # noqa: E731
         return Prepared(run=run, outputs=run())
@@ -131,12 +130,38 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
     if emulated:
         build = rounding(build, run_out, real_outputs)
     if config == "autotune":
-        prepared = autotune(build, spec.configs_for(dtype, track), device, parallel=dsl == "tilelang")
+        prepared = autotune(build, spec.configs_for(dtype, track), device, exclude)
     else:
         prepared = compiled(build, config, device)
     prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
     prepared.emulated = emulated
     return prepared
+
+
+# CUDA errors that stay with the process: after one, every later CUDA call fails too.
+STICKY_ERRORS = ("illegal memory access", "misaligned address", "illegal instruction", "unspecified launch failure",
+                 "device-side assert", "hardware stack error", "illegal address")
+
+
+class ConfigFault(Exception):
+    """A config whose kernel faulted and may have left a sticky CUDA error behind: nothing
+    else can be trusted in this process, so the rest runs in a fresh one without this config."""
+
+    def __init__(self, config, reason):
+        super().__init__(f"config {config} faulted ({reason}); not tried again")
+        self.config, self.reason = config, reason
+
+
+def sticky(exc, device):
+    """Whether an error may have left the process's CUDA context unusable."""
+    if any(s in str(exc).lower() for s in STICKY_ERRORS):
+        return True
+    if device == "cuda":
+        try:
+            torch.cuda.synchronize()
+        except Exception:
+            return True
+    return False
 
 
 def rounding(build, wide_outputs, real_outputs):
@@ -161,26 +186,36 @@ def compiled(build, config, device):
     return Prepared(run=run, outputs={}, compile_ms=(time.perf_counter() - t0) * 1e3, config=config)
 
 
-def autotune(build, configs, device, parallel=False):
+def autotune(build, configs, device, exclude=()):
     """Compile every config, time each with the shared procedure, keep the fastest.
 
-    Both DSLs get the same list and the same procedure: the same tuning budget. compile_ms
-    is the sum of the configs' compile times, the same measure whether they were compiled
-    one after another or, with `parallel`, in threads (TileLang: its own autotuner does so;
-    nvcc runs outside the GIL. Triton's JIT and interpreter patch shared state: serial).
-    autotune_ms is the time spent timing the configs."""
-    t0 = time.perf_counter()
-    workers = max(1, min(len(configs), os.cpu_count() or 1)) if parallel else 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        candidates = list(pool.map(lambda c: attempt(build, c, device), configs))
-    compile_wall_ms = (time.perf_counter() - t0) * 1e3
-    compile_ms = sum(c.compile_ms for c in candidates if not isinstance(c, str))
-    best, tried = None, []
-    for config, candidate in zip(configs, candidates):
+    Both DSLs get the same list and the same procedure, one config after another: the same
+    tuning budget, and compile times measured alike (none under another's contention).
+    compile_ms is the sum of the configs' compile times; autotune_ms the time spent timing
+    them. A config that fails to compile or run is recorded and skipped; one that faults
+    (a possibly sticky CUDA error) raises ConfigFault: see runner.run_group. Configs in
+    `exclude` faulted in an earlier process and are not tried again."""
+    faulted = {repr(e["config"]): e["reason"] for e in exclude}
+    compile_ms, autotune_ms, best, tried = 0.0, 0.0, None, []
+    for config in configs:
+        if repr(config) in faulted:
+            tried.append({"config": config, "error": f"faulted in an earlier process: {faulted[repr(config)]}"})
+            continue
+        candidate = attempt(build, config, device)
         if isinstance(candidate, str):  # a config that does not compile is recorded, not fatal
             tried.append({"config": config, "error": candidate})
             continue
-        median = timing.time_fn(candidate.run, device)["median_ms"]
+        compile_ms += candidate.compile_ms
+        t0 = time.perf_counter()
+        try:
+            median = timing.time_fn(candidate.run, device)["median_ms"]
+        except Exception as exc:
+            if sticky(exc, device):
+                raise ConfigFault(config, one_line(exc)) from exc
+            tried.append({"config": config, "compile_ms": candidate.compile_ms, "error": one_line(exc)})
+            continue
+        finally:
+            autotune_ms += (time.perf_counter() - t0) * 1e3
         tried.append({"config": config, "compile_ms": candidate.compile_ms, "median_ms": median})
         if best is None or median < best[0]:
             best = (median, candidate)
@@ -188,18 +223,22 @@ def autotune(build, configs, device, parallel=False):
         raise RuntimeError(f"no config compiled: {tried[-1]['error'] if tried else 'empty config list'}")
     prepared = best[1]
     timing.wall_ms(prepared.run, device)  # the outputs now hold the chosen config's result
-    prepared.compile_ms = compile_ms
-    prepared.autotune_ms = (time.perf_counter() - t0) * 1e3 - compile_wall_ms
-    prepared.tried = tried
+    prepared.compile_ms, prepared.autotune_ms, prepared.tried = compile_ms, autotune_ms, tried
     return prepared
 
 
 def attempt(build, config, device):
-    """compiled(...), or the one-line reason it failed."""
+    """compiled(...), or the one-line reason it failed; ConfigFault if it faulted."""
     try:
         return compiled(build, config, device)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if sticky(exc, device):
+            raise ConfigFault(config, one_line(exc)) from exc
+        return one_line(exc)
+
+
+def one_line(exc):
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 def workspace(module, shape, dtype, config, device):
@@ -208,9 +247,63 @@ def workspace(module, shape, dtype, config, device):
     return make(shape, dtype, config, device) if make else {}
 
 
+def cold_triton(module):
+    """Make the next compiles of this module's kernels cold, as TileLang's (whose cache is off):
+    forget the kernels Triton's JIT holds in memory (an earlier shape with the same
+    specialization would be a hit) and point its disk cache at a fresh, empty folder (inside
+    one folder per process, removed when the process ends)."""
+    from triton.runtime.jit import JITFunction
+
+    for kernel in vars(module).values():
+        if isinstance(kernel, JITFunction):
+            kernel.device_caches.clear()
+    os.environ["TRITON_CACHE_DIR"] = tempfile.mkdtemp(dir=cache_root())
+
+
+@functools.lru_cache(maxsize=1)
+def cache_root():
+    """This process's folder of Triton caches, deleted at exit."""
+    folder = tempfile.TemporaryDirectory(prefix="dslbench-triton-")
+    cache_root.folder = folder  # kept alive until the process ends, then cleaned up
+    return folder.name
+
+
+@functools.lru_cache(maxsize=None)
+def warm_up(device):
+    """Pay each DSL's one-time start-up (Triton's compiler and driver, TileLang's TVM and nvcc)
+    on a trivial kernel, once per process, so that no measured compile includes it; as
+    `dslbench inspect` does. Nothing to pay on the CPU paths' timings, which are not GPU costs."""
+    if device != "cuda":
+        return
+    import tilelang
+    import tilelang.language as T
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def fill(x_ptr):
+        tl.store(x_ptr + tl.arange(0, 32), tl.full((32,), 1.0, tl.float32))
+
+    x = torch.empty(32, device="cuda")
+    os.environ["TRITON_CACHE_DIR"] = tempfile.mkdtemp(dir=cache_root())
+    fill[(1,)](x)
+
+    @T.prim_func
+    def fill_tl(X: T.Tensor((32,), "float32")):
+        with T.Kernel(1, threads=32):
+            for i in T.Parallel(32):
+                X[i] = 1.0
+
+    tilelang.disable_cache()
+    tilelang.compile(fill_tl, target="cuda")(x)
+    torch.cuda.synchronize()
+
+
 def triton_builder(spec, backend, shape, dtype, flags, inputs, outputs, device):
     module = load_triton(spec, backend, device)
     host = getattr(module, spec.NAME)
+    if device == "cuda":
+        cold_triton(module)
 
     def build(config):
         scratch = workspace(module, shape, dtype, config, device)

@@ -43,9 +43,24 @@ def finish(record):
     return record
 
 
-def run_group(spec, names, dtype, shape, seed, device, timed, config="first",
-              cuda_graph=False, interleave=True, on_phase=lambda backend, phase: None):
-    """Yield one finished record per backend."""
+class Retime:
+    """Yielded instead of records when backends timed together failed and errors are isolated:
+    the supervisor times each alone, in a fresh process (the failure may have left a sticky
+    CUDA error behind, and which backend caused it is unknown)."""
+
+
+def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cuda_graph=False, interleave=True,
+              on_phase=lambda backend, phase: None, isolate_errors=False, time_reference=False, exclude=None):
+    """Yield one finished record per backend.
+
+    isolate_errors: stop at the first backend that errors (its record is the last one yielded),
+    so that a supervising process can run the rest in a fresh process: on a GPU a fault leaves
+    a sticky CUDA error that would fail every later backend under its own name. A config that
+    faulted while autotuning is named in its record (`faulted_config`) for the same reason.
+    time_reference: time the float64 reference too (only when asked for: it is the yardstick,
+    not a contender; and never inside a CUDA graph). exclude: {backend: configs} not to try."""
+    on_phase(None, "warm-up")
+    backends.warm_up(device)
     on_phase(None, "inputs")
     inputs = spec.make_inputs(shape, dtype, seed, device)
     reference = spec.reference(inputs, **spec.kernel_flags(shape))
@@ -58,18 +73,24 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first",
                 prepared = backends.Prepared(run=lambda: spec.reference(inputs, **spec.kernel_flags(shape)),
                                              outputs=reference)
             else:
-                prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, device)
+                prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, device,
+                                            exclude=(exclude or {}).get(backend, ()))
             record.update(checked(spec, dtype, prepared, reference))
-            if timed and record["status"] == "pass":
+            if timed and record["status"] == "pass" and (backend != "reference" or time_reference):
                 waiting[backend], runs[backend] = record, prepared.run
                 continue
         except backends.Skip as skip:
             record.update(status="skipped", reason=str(skip))
+        except backends.ConfigFault as fault:
+            record.update(status="error", reason=str(fault), faulted_config=fault.config)
         except Exception as exc:  # a crashing kernel is a result, not the end of the sweep
             record.update(status="error", reason=one_line(exc), traceback=traceback.format_exc(limit=8))
         yield finish(record)
+        if record["status"] == "error" and isolate_errors:
+            return
     if runs:
-        yield from timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase)
+        yield from timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase,
+                                 isolate_errors)
 
 
 def checked(spec, dtype, prepared, reference):
@@ -87,33 +108,51 @@ def checked(spec, dtype, prepared, reference):
     return out
 
 
-def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase):
-    """Time the checked backends with the one procedure and yield their records."""
+def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase, isolate_errors=False):
+    """Time the checked backends with the one procedure and yield their records.
+
+    Interleaved (A, B, A, B, ...) unless told otherwise or in CUDA-graph mode, where each
+    backend's graph is captured and timed on its own (one graph's memory pool alive at a time).
+    A backend whose timing raises gets an error record; the others keep their times."""
     before = telemetry.snapshot() if device == "cuda" else None
-    try:
-        if interleave:
-            on_phase(list(runs), "time")
-            stats = timing.time_all(runs, device, cuda_graph)
-        else:
-            stats = {}
-            for name, run in runs.items():
-                on_phase(name, "time")
-                stats.update(timing.time_all({name: run}, device, cuda_graph))
-    except Exception as exc:
-        for record in waiting.values():
-            record.update(status="error", reason=f"timing: {one_line(exc)}")
-            yield finish(record)
-        return
+    stats, errors = {}, {}
+    if interleave and not cuda_graph and len(runs) > 1:
+        on_phase(list(runs), "time")
+        try:
+            stats = timing.time_all(runs, device)
+        except Exception:
+            if isolate_errors:  # who failed is unknown, and a CUDA error may be sticky: retime apart
+                yield Retime()
+                return
+    for name, run in runs.items():
+        if name in stats:
+            continue
+        on_phase(name, "time")
+        try:  # the reference is never captured in a graph (it syncs with the host, holds GBs)
+            stats.update(timing.time_all({name: run}, device, cuda_graph and name != "reference"))
+        except Exception as exc:
+            errors[name] = f"timing: {one_line(exc)}"
+            if isolate_errors:
+                break
     after = telemetry.snapshot() if device == "cuda" else None
-    label = TIMING_LABEL["cuda-graph" if cuda_graph and device == "cuda" else device]
     for name, record in waiting.items():
-        seconds = stats[name]["median_ms"] / 1e3
-        record.update(timing=label, time=stats[name],
-                      tflops=spec.flops(shape) / seconds / 1e12 if seconds else None,
-                      gbps=spec.bytes_moved(shape, dtype) / seconds / 1e9 if seconds else None)
-        if before is not None:
-            record["telemetry"] = {"before": before, "after": after, "throttled": telemetry.throttled(before, after)}
+        if name in errors:
+            record.update(status="error", reason=errors[name])
+        elif name not in stats:
+            continue  # not timed: an earlier backend's error stopped this process (isolate_errors)
+        else:
+            graph = cuda_graph and device == "cuda" and name != "reference"
+            record.update(timed_fields(spec, shape, dtype, stats[name], "cuda-graph" if graph else device))
+            if before is not None:
+                record["telemetry"] = {"before": before, "after": after, "throttled": telemetry.throttled(before, after)}
         yield finish(record)
+
+
+def timed_fields(spec, shape, dtype, stats, label):
+    seconds = stats["median_ms"] / 1e3
+    return {"timing": TIMING_LABEL[label], "time": stats,
+            "tflops": spec.flops(shape) / seconds / 1e12 if seconds else None,
+            "gbps": spec.bytes_moved(shape, dtype) / seconds / 1e9 if seconds else None}
 
 
 def one_line(exc):

@@ -73,11 +73,19 @@ class Worker:
 
 
 class Sweep:
-    """Runs groups in workers; `emit(record)` is called as each case finishes."""
+    """Runs groups in workers; `emit(record)` is called as each case finishes.
 
-    def __init__(self, emit, device, timeout_s, timed=True, config="first", cuda_graph=False):
+    isolate_errors (default: on a GPU): after a backend errors, the rest of its group runs in
+    a fresh worker, and a config that faulted while autotuning is retried away: the backend
+    runs again in a fresh worker without it. A CUDA fault leaves a sticky error in its process
+    that would otherwise fail every later backend under its own name."""
+
+    def __init__(self, emit, device, timeout_s, timed=True, config="first", cuda_graph=False,
+                 isolate_errors=None, time_reference=False):
         self.emit, self.device, self.timeout_s = emit, device, timeout_s
-        self.job = {"timed": timed, "config": config, "cuda_graph": cuda_graph}
+        self.isolate = device == "cuda" if isolate_errors is None else isolate_errors
+        self.job = {"timed": timed, "config": config, "cuda_graph": cuda_graph, "isolate_errors": self.isolate,
+                    "time_reference": time_reference}
         self.worker = None
 
     def machine(self):
@@ -99,20 +107,19 @@ class Sweep:
         return self.worker.events(self.timeout_s)
 
     def run(self, spec, names, dtype, shape, seed):
-        left, interleave, failed = list(names), True, False
+        left, interleave, failed, exclude = list(names), True, False, {}
         while left:
             job = dict(self.job, spec=spec.__name__, backends=left, dtype=dtype, shape=shape, seed=seed,
-                       interleave=interleave)
-            current = (None, "start")
+                       interleave=interleave, exclude=exclude)
+            current, restart = (None, "start"), False
             try:
                 for event in self.start(job):
                     if event["event"] == "phase":
                         current = (event["backend"], event["phase"])
+                    elif event["event"] == "retime":  # timed together, something failed: apart, afresh
+                        interleave, restart = False, True
                     elif event["event"] == "record":
-                        record = event["record"]
-                        left.remove(record["backend"])
-                        failed |= record["status"] == "error"
-                        self.emit(record)
+                        restart |= self.take(event["record"], left, exclude)
             except WorkerDied as died:
                 self.close()
                 backend, phase = current
@@ -125,8 +132,23 @@ class Sweep:
                     record.update(status="error", reason=f"worker {died} during {phase}")
                     self.emit(runner.finish(record))
                 failed = True
+                continue
+            failed |= restart
+            if restart or (left and self.isolate):
+                self.close()  # the rest of the group in a fresh process
         if failed and self.device == "cuda":
             self.close()  # a CUDA error can be sticky: the next group gets a fresh process
+
+    def take(self, record, left, exclude):
+        """Emit a finished record; True when the worker must be replaced. A record naming a
+        faulted config is not final: the backend runs again, in a fresh worker, without it."""
+        faulted = record.get("faulted_config")
+        if faulted is not None:
+            exclude.setdefault(record["backend"], []).append({"config": faulted, "reason": record["reason"]})
+            return True
+        left.remove(record["backend"])
+        self.emit(record)
+        return record["status"] == "error" and self.isolate
 
     def close(self):
         if self.worker is not None:

@@ -7,10 +7,12 @@ single synchronize at the end. The backends of one case are timed interleaved (A
 ...) so that clock drift and throttling hit all of them alike.
 Optional CUDA-graph mode: each backend's n calls, each after a flush, are captured in one
 graph, and so are n flushes alone; a call's time is (graph - flush graph) / n. The flush
-sits inside the graph because graph timings without one overstate speed (up to 1.6x).
+sits inside the graph because graph timings without one overstate speed (up to 1.6x). Each
+graph is replayed once before it is sampled, and backends are captured one at a time.
 CPU: perf_counter around each call, interleaved the same way. These are CPU-path timings
 (an interpreter, a C backend), not performance, and are labelled so.
 """
+import functools
 import statistics
 import time
 
@@ -108,23 +110,32 @@ class GpuTimer:
         return graph
 
     def time_graphs(self, fns):
-        """CUDA-graph mode: per replay, (graph of flush+call) - (graph of flush), over calls."""
-        graphs = {name: self.capture(fn, GRAPH_CALLS) for name, fn in fns.items()}
+        """CUDA-graph mode: per replay, (graph of flush+call) - (graph of flush), over calls.
+        One backend at a time: its graph is captured, replayed once to warm it, sampled, and
+        freed before the next is captured, so that only one graph's memory pool is alive."""
         flush_only = self.capture(None, GRAPH_CALLS)
-        samples = {name: [] for name in fns}
-        for _ in range(GRAPH_REPLAYS):
-            for name, graph in graphs.items():
-                timed = []
-                for g in (graph, flush_only):
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    g.replay()
-                    end.record()
-                    timed.append((start, end))
-                torch.cuda.synchronize()
-                with_call, alone = (s.elapsed_time(e) for s, e in timed)
-                samples[name].append(max(with_call - alone, 0.0) / GRAPH_CALLS)
-        return {name: summarize(s) for name, s in samples.items()}
+        flush_only.replay()
+        out = {}
+        for name, fn in fns.items():
+            graph = self.capture(fn, GRAPH_CALLS)
+            graph.replay()  # the first replay uploads the graph: not a sample
+            torch.cuda.synchronize()
+            out[name] = summarize([self.graph_sample(graph, flush_only) for _ in range(GRAPH_REPLAYS)])
+            del graph
+        return out
+
+    def graph_sample(self, graph, flush_only):
+        """One call's time from one replay of each graph."""
+        timed = []
+        for g in (graph, flush_only):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            g.replay()
+            end.record()
+            timed.append((start, end))
+        torch.cuda.synchronize()
+        with_call, alone = (s.elapsed_time(e) for s, e in timed)
+        return max(with_call - alone, 0.0) / GRAPH_CALLS
 
 
 def time_cpu(fns):
@@ -149,8 +160,14 @@ def time_all(fns, device, cuda_graph=False):
         return {}
     if device != "cuda":
         return time_cpu(fns)
-    timer = GpuTimer()
+    timer = gpu_timer()
     return timer.time_graphs(fns) if cuda_graph else timer.time(fns)
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_timer():
+    """One timer (and one 256 MiB flush buffer) per process."""
+    return GpuTimer()
 
 
 def time_fn(fn, device):

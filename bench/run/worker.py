@@ -32,8 +32,13 @@ def main():
             for record in runner.run_group(
                     spec, job["backends"], job["dtype"], job["shape"], job["seed"], device, job["timed"],
                     job["config"], job["cuda_graph"], job["interleave"],
-                    on_phase=lambda backend, phase: send({"event": "phase", "backend": backend, "phase": phase})):
-                send({"event": "record", "record": record})
+                    on_phase=lambda backend, phase: send({"event": "phase", "backend": backend, "phase": phase}),
+                    isolate_errors=job.get("isolate_errors", False), time_reference=job.get("time_reference", False),
+                    exclude=job.get("exclude")):
+                if isinstance(record, runner.Retime):
+                    send({"event": "retime"})
+                else:
+                    send({"event": "record", "record": record})
         send({"event": "done"})
 
 

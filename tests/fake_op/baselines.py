@@ -1,9 +1,21 @@
-"""Backends of the fake op: one right, the others crash, hang, raise, crawl or are wrong."""
+"""Backends of the fake op: one right, the others crash, hang, raise, crawl, are wrong, leave a
+(simulated) sticky CUDA error behind, or fail only when timed."""
 import os
 import time
 
+# What CUDA says after a kernel faults; the error then stays with the process (sticky).
+STICKY = "CUDA error: an illegal memory access was encountered (simulated)"
+POISONED = []  # set once a simulated fault happened in this process: every later call fails
+CALLS = {}
+
+
+def healthy():
+    if POISONED:
+        raise RuntimeError(STICKY)
+
 
 def ok(x, y):
+    healthy()
     y.copy_(2 * x)
 
 
@@ -16,7 +28,13 @@ def hang(x, y):
 
 
 def fail(x, y):
-    raise RuntimeError("CUDA error: an illegal memory access was encountered (simulated)")
+    raise RuntimeError(STICKY)
+
+
+def poison(x, y):
+    """A kernel that faults: this process's CUDA context is unusable from now on."""
+    POISONED.append(True)
+    raise RuntimeError(STICKY)
 
 
 def slow(x, y):
@@ -28,4 +46,13 @@ def wrong(x, y):
     y.copy_(2 * x + 1e-3)
 
 
-BASELINES = {"ok": ok, "abort": abort, "hang": hang, "raise": fail, "slow": slow, "wrong": wrong}
+def once(x, y):
+    """Right on its first call (so it passes the check), raises on every later one (timing)."""
+    CALLS["once"] = CALLS.get("once", 0) + 1
+    if CALLS["once"] > 1:
+        raise RuntimeError("fails when called again")
+    y.copy_(2 * x)
+
+
+BASELINES = {"ok": ok, "abort": abort, "hang": hang, "raise": fail, "poison": poison, "slow": slow, "wrong": wrong,
+             "once": once}

@@ -6,8 +6,9 @@ SHAPE_KEYS = ("N",)
 DTYPES = ("fp32",)
 INPUTS = ("x",)
 OUTPUTS = ("y",)
-BASELINES = ("ok", "abort", "hang", "raise", "slow", "wrong")
-CONFIGS = [{}]
+BASELINES = ("ok", "abort", "hang", "raise", "poison", "slow", "wrong", "once")
+# triton-matched (triton_matched.py): its first config faults, its second is right.
+CONFIGS = [dict(mode="fault"), dict(mode="double")]
 TOLERANCE = {"fp32": (1e-6, 1e-6)}
 CPU_SUITE = [dict(N=n) for n in (3, 5, 8)]
 GPU_SUITE = CPU_SUITE
