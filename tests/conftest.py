@@ -7,7 +7,9 @@ import os
 import pytest
 import torch
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+from bench.core import env
+
+DEVICE = env.device()  # cuda when a GPU is visible (DSLBENCH_DEVICE=cpu: the CPU paths)
 if DEVICE == "cpu":
     os.environ["TRITON_INTERPRET"] = "1"
 

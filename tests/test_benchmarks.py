@@ -17,12 +17,14 @@ import time
 import pytest
 import torch
 
+from bench.core import env
+
 from bench.run import backends, check, timing
 from bench.core import ops
 from bench.cli import DEFAULT_SEED
 from bench.results.export import case_id, group
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+DEVICE = env.device()  # cuda when a GPU is visible (DSLBENCH_DEVICE=cpu: the CPU paths)
 FULL = os.environ.get("DSLBENCH_BENCH") == "suite"
 # pytest-benchmark's pedantic rounds: a GPU round is microseconds to milliseconds; a CPU-path
 # round (an interpreter) is milliseconds to seconds, so a few are enough to exercise the route
@@ -40,10 +42,18 @@ def cases():
         if FULL:
             out += [(op, b, d, s) for d in spec.DTYPES for s in suite for b in names]
         else:  # the smallest shape, one dtype both CPU paths run natively, the DSLs and vendors
-            tiny = min(suite, key=spec.flops)
-            dtype = "fp16" if "fp16" in spec.DTYPES else spec.DTYPES[0]
-            out += [(op, b, dtype, tiny) for b in names]
+            out += [(op, b, tiny_dtype(spec), tiny_shape(spec)) for b in names]
     return out
+
+
+def tiny_shape(spec):
+    """The tiny instance's shape: the smallest of this machine's suite."""
+    return min(spec.GPU_SUITE if DEVICE == "cuda" else spec.CPU_SUITE, key=spec.flops)
+
+
+def tiny_dtype(spec):
+    """The tiny instance's dtype: fp16 where the op has it (both CPU paths run it natively)."""
+    return "fp16" if "fp16" in spec.DTYPES else spec.DTYPES[0]
 
 
 CASES = cases()

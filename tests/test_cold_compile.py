@@ -41,6 +41,7 @@ def test_both_dsls_compile_their_configs_one_at_a_time(monkeypatch):
 
     from bench.run import backends
     from kernels.matmul import spec
+    from tests.conftest import DEVICE
 
     state = {"active": 0, "most": 0}
     lock = threading.Lock()
@@ -55,9 +56,9 @@ def test_both_dsls_compile_their_configs_one_at_a_time(monkeypatch):
         return backends.Prepared(run=lambda: None, outputs={}, compile_ms=10.0, config=config)
     monkeypatch.setattr(backends, "compiled", compiled)
     shape = dict(M=16, N=16, K=16)
-    inputs = spec.make_inputs(shape, "fp16", 0)
+    inputs = spec.make_inputs(shape, "fp16", 0, DEVICE)
     for backend in ("triton-matched", "tilelang-matched"):
-        prepared = backends.prepare(backend, spec, shape, "fp16", "autotune", inputs, "cpu")
+        prepared = backends.prepare(backend, spec, shape, "fp16", "autotune", inputs, DEVICE)
         configs = spec.configs_for("fp16", "matched")
         assert state["most"] == 1, f"{backend} compiled configs concurrently"
         assert prepared.compile_ms == 10.0 * len(configs) and len(prepared.tried) == len(configs)

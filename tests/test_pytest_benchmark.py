@@ -8,10 +8,17 @@ from pathlib import Path
 from synthetic import case, samples, write
 
 from bench import cli
-from bench.results.export import to_pytest_benchmark
+from bench.core import ops
+from bench.results.export import case_id, to_pytest_benchmark
+from tests.test_benchmarks import tiny_shape
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"M": 1, "N": 256, "K": 96}  # the tiny instance of tests/test_benchmarks.py for matmul
+TINY = tiny_shape(ops.load_spec("matmul"))  # the tiny instance of tests/test_benchmarks.py for matmul (fp16)
+
+
+def benchmark_name(backend):
+    """The pytest id of the tiny matmul fp16 benchmark of `backend`."""
+    return f"test_kernel[{case_id('matmul', backend, 'fp16', TINY, 0)}]"
 
 
 def test_our_statistics_fill_its_fields():
@@ -22,7 +29,7 @@ def test_our_statistics_fill_its_fields():
     assert s["data"] == [0.001, 0.002, 0.003, 0.004, 0.005] and abs(s["mean"] - 0.003) < 1e-12
     assert (s["q1"], s["q3"]) == (0.002, 0.004) and abs(s["iqr"] - record["time"]["iqr_ms"] / 1e3) < 1e-12
     assert abs(s["stddev"] - 0.0015811388) < 1e-9 and abs(s["ops"] - 1 / 0.003) < 1e-6
-    assert bench["fullname"] == "tests/test_benchmarks.py::test_kernel[matmul-triton-matched-fp16-M=1,N=256,K=96-seed0]"
+    assert bench["fullname"] == f"tests/test_benchmarks.py::{benchmark_name('triton-matched')}"
     assert bench["extra_info"]["tflops"] == record["tflops"] and bench["extra_info"]["device"] == "cuda"
 
 
@@ -55,8 +62,8 @@ def test_pytest_benchmark_compare_reads_two_exports(tmp_path):
     p = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(a), str(b), "--columns=min,median"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.count("test_kernel[matmul-triton-matched-fp16-M=1,N=256,K=96-seed0]") == 2
-    assert "benchmark 'matmul fp16 M=1,N=256,K=96'" in p.stdout
+    assert p.stdout.count(benchmark_name("triton-matched")) == 2
+    assert f"benchmark 'matmul fp16 {ops.shape_str(TINY)}'" in p.stdout
 
 
 def test_benchmark_compare_lines_a_run_up_against_the_benchmark(tmp_path):
@@ -67,7 +74,7 @@ def test_benchmark_compare_lines_a_run_up_against_the_benchmark(tmp_path):
                         "--benchmark-columns=min,median,rounds"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"Comparing against benchmarks from: {saved}" in p.stderr
-    rows = [line for line in p.stdout.splitlines() if line.startswith("test_kernel[matmul-torch-fp16-M=1,N=256,K=96-seed0]")]
+    rows = [line for line in p.stdout.splitlines() if line.startswith(benchmark_name("torch"))]
     assert len(rows) == 2 and any("(NOW)" in r for r in rows), p.stdout
 
 

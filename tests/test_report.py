@@ -1,6 +1,7 @@
 """dslbench report: renders from a real CPU run (marked not performance, no speed claims), and
 from GPU-like records its verdict is computed from the data: geometric means, wins, evidence."""
 import json
+import os
 import subprocess
 import sys
 
@@ -21,7 +22,8 @@ def cpu_report(tmp_path_factory):
     run = tmp / "run.jsonl"
     shape_args = [a for s in SHAPES for a in ("--shape", ",".join(f"{k}={v}" for k, v in s.items()))]
     p = subprocess.run([sys.executable, "-m", "bench", "run", "--op", "matmul", "--dtype", "fp16,bf16", "--inline",
-                        "--quiet", *shape_args, "--out", str(run)], capture_output=True, text=True, timeout=300)
+                        "--quiet", *shape_args, "--out", str(run)], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "DSLBENCH_DEVICE": "cpu"})  # a CPU-path run, on any machine
     assert p.returncode == 0, p.stderr
     p = subprocess.run([sys.executable, "-m", "bench", "report", str(run), "--out", str(tmp / "report")],
                        capture_output=True, text=True, timeout=300)

@@ -17,9 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FAKE = ops.load_spec("tests.fake_op")
 
 
+# The sweep's mechanics, on the fake op: the same on any machine, so always on the CPU path.
+CPU_ENV = {**os.environ, "DSLBENCH_DEVICE": "cpu"}
+
+
 def dslbench(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300, **kwargs)
+                          cwd=ROOT, timeout=300, env=CPU_ENV, **kwargs)
 
 
 def test_abort_hang_and_raise_are_recorded_and_the_sweep_goes_on():
@@ -48,7 +52,7 @@ def test_a_sweep_killed_with_sigkill_resumes_with_every_case_once(tmp_path):
     args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok", "--quiet", "--out", str(out)]
     for n in range(1, 7):
         args += ["--shape", f"N={n}"]
-    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=CPU_ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):

@@ -2,6 +2,7 @@
 import datetime
 import functools
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -29,6 +30,10 @@ def git_commit():
 
 
 def device():
+    """cuda when a GPU is visible, else cpu; DSLBENCH_DEVICE=cpu takes the CPU paths (Triton's
+    interpreter, TileLang's C backend) on a GPU machine too."""
+    if os.environ.get("DSLBENCH_DEVICE", "").lower() == "cpu":
+        return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -36,8 +41,6 @@ def configure(dev):
     """Process settings every kernel run needs: Triton's interpreter without a GPU (read when
     @triton.jit decorates, so before kernel modules import); TF32 for fp32 matmuls on a GPU,
     as both DSLs use, so the torch baseline computes the same way."""
-    import os
-
     if dev == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"
     else:

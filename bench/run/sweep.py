@@ -25,10 +25,11 @@ class WorkerDied(Exception):
 class Worker:
     """One `python -m bench.run.worker` process and its JSON-line event stream."""
 
-    def __init__(self):
+    def __init__(self, device):
         self.stderr = tempfile.TemporaryFile()
+        env = {**os.environ, **({"DSLBENCH_DEVICE": "cpu"} if device == "cpu" else {})}  # the sweep's device
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.run.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         self.buffer = b""
 
     def send(self, job):
@@ -102,7 +103,7 @@ class Sweep:
 
     def start(self, job):
         if self.worker is None:
-            self.worker = Worker()
+            self.worker = Worker(self.device)
         self.worker.send(job)
         return self.worker.events(self.timeout_s)
 
