@@ -123,3 +123,32 @@ def test_graph_mode_warms_each_graph_and_keeps_one_alive_at_a_time(fake_cuda, mo
         assert graph_log[i + 1] == ("replay", name) and graph_log[i + 2] == ("replay", name)
         assert graph_log[i + 3] == ("replay", "flush")
         assert graph_log.index(("free", name)) < (graph_log.index(("capture", "b")) if name == "a" else len(graph_log))
+
+
+class Props:
+    """torch's device properties of a GPU at PCI 0000:9b:00.0 (a second GPU, say)."""
+    pci_domain_id, pci_bus_id, pci_device_id = 0, 0x9B, 0
+
+
+def test_telemetry_reads_the_gpu_torch_uses_by_its_pci_bus_id(monkeypatch):
+    import sys
+    import types
+
+    assert telemetry.pci_bus_id(Props()) == "00000000:9B:00.0"
+    assert telemetry.pci_bus_id(object()) is None  # an older torch: no telemetry rather than another GPU's
+    monkeypatch.setattr(telemetry, "current_bus_id", lambda: "00000000:9B:00.0")
+    asked = []
+    nvml = types.SimpleNamespace(nvmlInit=lambda: None, nvmlDeviceGetHandleByPciBusId=lambda b: asked.append(b) or "h",
+                                 nvmlDeviceGetHandleByIndex=lambda i: pytest.fail("NVML's index is not torch's"))
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    telemetry.handle.cache_clear()
+    try:
+        assert telemetry.handle() == "h" and asked == ["00000000:9B:00.0"]
+    finally:
+        telemetry.handle.cache_clear()
+    commands = []
+    monkeypatch.setattr(telemetry.shutil, "which", lambda exe: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(telemetry.subprocess, "run", lambda cmd, **kw: commands.append(cmd) or types.SimpleNamespace(
+        returncode=0, stdout="1980, 1980, 40, 300.0, 0x0"))
+    assert telemetry.smi_snapshot()["sm_clock_mhz"] == 1980.0
+    assert commands[0][-1] == "--id=00000000:9B:00.0"

@@ -21,19 +21,35 @@ SLOWDOWN_REASONS = {
 
 @functools.lru_cache(maxsize=None)
 def handle():
+    """NVML's handle of the GPU torch computes on, found by its PCI bus id: NVML's and
+    nvidia-smi's device indices ignore CUDA_VISIBLE_DEVICES and may order GPUs differently."""
+    bus_id = current_bus_id()
+    if bus_id is None:
+        return None
     try:
         import pynvml
 
         pynvml.nvmlInit()
-        return pynvml.nvmlDeviceGetHandleByIndex(current_index())
+        return pynvml.nvmlDeviceGetHandleByPciBusId(bus_id)
     except Exception:  # no NVML here: telemetry is simply absent
         return None
 
 
-def current_index():
+def pci_bus_id(props):
+    """A device's PCI address as NVML and nvidia-smi write it (00000000:18:00.0), from torch's
+    device properties; None when this torch does not report it."""
+    if not all(hasattr(props, a) for a in ("pci_domain_id", "pci_bus_id", "pci_device_id")):
+        return None
+    return f"{props.pci_domain_id:08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
+
+
+def current_bus_id():
+    """The PCI bus id of the GPU torch computes on, or None (no GPU, or an older torch)."""
     import torch
 
-    return torch.cuda.current_device() if torch.cuda.is_available() else 0
+    if not torch.cuda.is_available():
+        return None
+    return pci_bus_id(torch.cuda.get_device_properties(torch.cuda.current_device()))
 
 
 def snapshot():
@@ -68,13 +84,13 @@ SMI_REASONS = ("clocks_event_reasons.active", "clocks_throttle_reasons.active")
 
 
 def smi_snapshot():
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
+    exe, bus_id = shutil.which("nvidia-smi"), current_bus_id()
+    if exe is None or bus_id is None:
         return None
     for field in SMI_REASONS:
         try:
             out = subprocess.run([exe, f"--query-gpu={SMI_QUERY.format(field)}", "--format=csv,noheader,nounits",
-                                  f"--id={current_index()}"], capture_output=True, text=True, timeout=10)
+                                  f"--id={bus_id}"], capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             return None
         if out.returncode == 0 and out.stdout.strip():
