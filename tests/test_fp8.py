@@ -52,6 +52,32 @@ def test_act_quant_is_exactly_the_reference_quantizer(backend, ue8m0):
     assert torch.equal(out["s"].double(), ref["s"]) and torch.equal(out["y"].double(), ref["y"])
 
 
+def test_the_constants_shared_with_the_reference_are_deepseeks():
+    # DeepSeek-V3.2-Exp inference/kernel.py, act_quant_kernel: `fp8_max = 448.0`,
+    # `fp8_max_inv = 1 / fp8_max` (an fp32 in the kernel), `T.max(amax_local[i], 1e-4)`.
+    assert aq.FP8_MAX == 448.0
+    assert aq.FP8_MAX_INV == 0.0022321429569274187  # 1/448 rounded to fp32
+    assert aq.AMAX_FLOOR == 9.999999747378752e-05  # 1e-4 rounded to fp32
+
+
+@pytest.mark.parametrize("backend", AQ_BACKENDS)
+@pytest.mark.parametrize("ue8m0", [0, 1])
+def test_the_scale_multiplies_by_the_fp32_reciprocal_as_deepseek(backend, ue8m0):
+    # amax 3, 11, 13, 100: amax * fp32(1/448) and amax / 448 differ by one fp32 ulp there;
+    # 448 * 2^k: the scale is a power of two exactly, which UE8M0 must keep (not round up).
+    amaxes = [3.0, 11.0, 13.0, 100.0, 448.0, 448.0 * 8]
+    shape = dict(M=len(amaxes), N=128, ue8m0=ue8m0)
+    x = torch.zeros(len(amaxes), 128, dtype=torch.bfloat16)
+    x[:, 0] = torch.tensor(amaxes)  # bf16 holds these exactly
+    s = run(backend, aq, shape, {"x": x.to(DEVICE)})["s"].double().cpu()[:, 0]
+    product = (torch.tensor(amaxes, dtype=torch.float32) * torch.tensor(1 / 448.0, dtype=torch.float32)).double()
+    expected = aq.pow2_ceil(product) if ue8m0 else product
+    assert torch.equal(s, expected)
+    if not ue8m0:
+        quotient = (torch.tensor(amaxes, dtype=torch.float32) / 448.0).double()
+        assert not torch.equal(s[:4], quotient[:4])  # a divide would fail this test
+
+
 @pytest.mark.parametrize("backend", AQ_BACKENDS)
 def test_ue8m0_scales_are_powers_of_two_that_never_clip(backend):
     shape = dict(M=100, N=512, ue8m0=1)

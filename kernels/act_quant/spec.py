@@ -2,13 +2,15 @@
 
 x (M, N) bf16 -> y (M, N) float8 e4m3 and s (M, N/128) fp32: one scale per row per group
 of 128 columns. For each group
-    amax = max(max|x|, 1e-4),   s = amax / 448,   y = clamp(x / s, -448, 448) in e4m3
-(448 is e4m3's largest value; y is rounded to nearest, ties to even). x / s is divided
-exactly (IEEE, in fp32), so every kernel computes exactly what `quantize` here computes.
+    amax = max(max|x|, 1e-4),   s = amax · fp32(1/448),   y = clamp(x / s, -448, 448) in e4m3
+(448 is e4m3's largest value; y is rounded to nearest, ties to even). As DeepSeek's kernel,
+the scale multiplies by the fp32 reciprocal (`fp8_max_inv = 1 / fp8_max`), which differs from
+amax / 448 by one fp32 ulp in about half the groups; x / s is divided exactly (IEEE, in fp32),
+so every kernel computes exactly what `quantize` here computes.
 
 UE8M0 (DeepSeek-V3.2's scale_fmt "ue8m0") is the shape flag `ue8m0=0|1`, not a dtype: the
 tensors' formats are the same, only the scale's value changes. With ue8m0=1, s is rounded
-*up* to a power of two, s = 2^ceil(log2(amax/448)): an exponent-only scale (one byte
+*up* to a power of two, s = 2^ceil(log2(amax · fp32(1/448))): an exponent-only scale (one byte
 suffices: see kernels/fp8_gemm/spec.py), and never smaller than amax/448, so no value clips.
 s stays stored in fp32 here, as DeepSeek's kernel keeps it.
 
@@ -28,6 +30,8 @@ BASELINES = ("torch",)  # kernels/act_quant/baselines.py: the same formula in ea
 
 GROUP = 128  # columns per scale
 FP8_MAX = 448.0
+# The scale multiplies amax by this fp32 reciprocal, as DeepSeek's kernel does (`1 / fp8_max`).
+FP8_MAX_INV = torch.tensor(1 / FP8_MAX, dtype=torch.float32).item()
 # The amax floor keeps s > 0 for an all-zero group; as the kernels hold it, in fp32.
 AMAX_FLOOR = torch.tensor(1e-4, dtype=torch.float32).item()
 X_DTYPE = "bf16"
@@ -87,9 +91,11 @@ def pow2_ceil(s):
 
 
 def scale_of(amax, ue8m0):
-    """The scale of each group from its amax, as the kernels store it (an fp32 value)."""
-    s = amax.double().clamp_min(AMAX_FLOOR) / FP8_MAX
-    return pow2_ceil(s) if ue8m0 else s.float().double()
+    """The scale of each group from its amax, as the kernels store it (an fp32 value): the fp32
+    product amax · fp32(1/448) (exact in float64, then rounded to fp32 once, as an fp32 multiply
+    rounds), rounded up to a power of two when ue8m0."""
+    s = (amax.double().clamp_min(AMAX_FLOOR) * FP8_MAX_INV).float().double()
+    return pow2_ceil(s) if ue8m0 else s
 
 
 def quantize(x, ue8m0, block_rows=1):

@@ -1,5 +1,8 @@
-"""Activation quantization to FP8 in Triton: y = clamp(x / s, ±448), s = max(amax, 1e-4) / 448
+"""Activation quantization to FP8 in Triton: y = clamp(x / s, ±448), s = max(amax, 1e-4) · fp32(1/448)
 per row and group of 128 columns, s rounded up to a power of two when ue8m0.
+
+Track: matched (the only track of act_quant so far: a memory-bound op, one tile per program,
+plain loads in both DSLs; see README, two tracks).
 
 The same algorithm as kernels/act_quant/tilelang_matched.py: each program quantizes a block_M x 128
 tile (one group of block_M rows): a row-wise absmax, the scales, then the divided and
@@ -10,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.act_quant.spec import AMAX_FLOOR, CONFIGS, FP8_MAX, GROUP  # noqa: F401  (CONFIGS: shared)
+from kernels.act_quant.spec import AMAX_FLOOR, CONFIGS, FP8_MAX, FP8_MAX_INV, GROUP  # noqa: F401  (CONFIGS: shared)
 
 
 @triton.jit
@@ -32,7 +35,7 @@ def act_quant_kernel(
     stride_xm, stride_xn, stride_ym, stride_yn, stride_sm, stride_sg,
     # scale format, tile size
     UE8M0: tl.constexpr, BLOCK_M: tl.constexpr, GROUP_N: tl.constexpr,
-    AMAX_MIN: tl.constexpr, QMAX: tl.constexpr,
+    AMAX_MIN: tl.constexpr, QMAX: tl.constexpr, QMAX_INV: tl.constexpr,
 ):
     pid_g = tl.program_id(0)
     pid_m = tl.program_id(1)
@@ -43,7 +46,7 @@ def act_quant_kernel(
     x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_n[None, :] * stride_xn, mask=rows, other=0.0)
     x = x.to(tl.float32)
     amax = tl.maximum(tl.max(tl.abs(x), axis=1), AMAX_MIN)
-    s = tl.math.div_rn(amax, tl.full(amax.shape, QMAX, tl.float32))
+    s = amax * QMAX_INV  # an fp32 multiply by the reciprocal, as DeepSeek's kernel
     if UE8M0:
         s = pow2_ceil(s)
     y = tl.math.div_rn(x, s[:, None])
@@ -62,7 +65,7 @@ def act_quant(x, y, s, ue8m0, block_M, threads):
     act_quant_kernel[grid](
         x, y, s, M, N,
         x.stride(0), x.stride(1), y.stride(0), y.stride(1), s.stride(0), s.stride(1),
-        UE8M0=ue8m0, BLOCK_M=block_M, GROUP_N=GROUP, AMAX_MIN=AMAX_FLOOR, QMAX=FP8_MAX,
+        UE8M0=ue8m0, BLOCK_M=block_M, GROUP_N=GROUP, AMAX_MIN=AMAX_FLOOR, QMAX=FP8_MAX, QMAX_INV=FP8_MAX_INV,
         num_warps=threads // 32,
     )
     return s
