@@ -195,3 +195,15 @@ def test_the_reference_is_timed_only_when_asked_and_never_in_a_graph(monkeypatch
     # one graph per backend, captured alone; the reference timed without a graph
     assert calls == [(["ok"], True), (["slow"], True), (["reference"], False)]
     assert all(r["status"] == "pass" and r["time"] for r in records)
+
+
+def test_resume_with_another_seed_runs_every_case_again(tmp_path):
+    out = tmp_path / "run.jsonl"
+    base = ["run", "--op", "tests.fake_op", "--backend", "ok", "--quiet"]
+    assert dslbench(*base, "--seed", "1", "--out", str(out)).returncode == 0
+    first = load(out)
+    p = dslbench(*base, "--seed", "2", "--resume", str(out))
+    assert p.returncode == 0, p.stderr
+    records = load(out)
+    assert len(records) == 2 * len(first) == 2 * len(FAKE.CPU_SUITE)
+    assert sorted(r["seed"] for r in records) == [1] * len(first) + [2] * len(first)

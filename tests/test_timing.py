@@ -152,3 +152,18 @@ def test_telemetry_reads_the_gpu_torch_uses_by_its_pci_bus_id(monkeypatch):
         returncode=0, stdout="1980, 1980, 40, 300.0, 0x0"))
     assert telemetry.smi_snapshot()["sm_clock_mhz"] == 1980.0
     assert commands[0][-1] == "--id=00000000:9B:00.0"
+
+
+def test_statistics_agree_with_numpy_on_skewed_samples():
+    """Evenly spaced samples hide a wrong quantile index; skewed ones (a long tail) do not."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for n in (5, 7, 30, 101):
+        samples = list(np.exp(rng.normal(0.0, 0.8, n)) + 0.1 * np.arange(n) ** 2 / n)
+        stats = timing.summarize(samples)
+        p10, p25, p50, p75, p90 = np.percentile(samples, [10, 25, 50, 75, 90])
+        assert stats["median_ms"] == pytest.approx(p50, rel=1e-12)
+        assert stats["p10_ms"] == pytest.approx(p10, rel=1e-12) and stats["p90_ms"] == pytest.approx(p90, rel=1e-12)
+        assert stats["iqr_ms"] == pytest.approx(p75 - p25, rel=1e-12)
+        assert stats["cv"] == pytest.approx(np.std(samples) / np.mean(samples), rel=1e-12)
