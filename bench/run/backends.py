@@ -311,6 +311,15 @@ def triton_builder(spec, backend, shape, dtype, flags, inputs, outputs, device):
     return build
 
 
+def tilelang_cuda(module, func, target="cuda"):
+    """TileLang's CUDA JIT for a kernel module's prim_func, with the module's pass configs:
+    device code and host launcher. target: "cuda" is this machine's GPU; CI builds for a named
+    arch (sm_90a) without one, up to loading onto the device."""
+    import tilelang
+
+    return tilelang.compile(func, target=target, pass_configs=dict(getattr(module, "PASS_CONFIGS", {})))
+
+
 def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device):
     import tilelang
 
@@ -326,8 +335,7 @@ def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device):
 
             kernel = compile_cpu(factory, pass_configs, **shape, dtype=dtypes.TILELANG[dtype], **config)
         else:
-            func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
-            kernel = tilelang.compile(func, target="cuda", pass_configs=dict(pass_configs))
+            kernel = tilelang_cuda(module, factory(**shape, dtype=dtypes.TILELANG[dtype], **config))
         scratch = workspace(module, shape, dtype, config, device)
         return lambda: kernel(*inputs.values(), *outputs.values(), *scratch.values())
     return build
