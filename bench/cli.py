@@ -174,7 +174,17 @@ def select(args):
         mine = [n for n in names if n in backends_for(spec)]
         wanted = dtypes if args.dtype or suite != "gpu-full" else getattr(spec, "GPU_DTYPES", spec.DTYPES)
         groups += [(spec, mine, d, shape) for d in wanted if d in spec.DTYPES for shape in shapes]
-    return groups
+    return headline_first(groups) if suite == "gpu-full" else groups
+
+
+def headline_first(groups):
+    """The groups that answer the headline question (an op's spec.headline(shape, dtype): bf16
+    GEMMs at 4k-8k, FlashAttention bf16 at head dim 128, ...) before the rest, each part in
+    suite order: a sweep stopped early still holds them (records are flushed per case)."""
+    def is_headline(group):
+        spec, _, dtype, shape = group
+        return bool(getattr(spec, "headline", lambda s, d: False)(shape, dtype))
+    return sorted(groups, key=lambda g: not is_headline(g))  # stable: suite order within each part
 
 
 def union(lists):

@@ -120,3 +120,18 @@ def test_every_gpu_full_shape_belongs_to_its_gpu_suite():
         full = getattr(spec, "GPU_FULL_SUITE", spec.GPU_SUITE)
         assert full and all(shape in spec.GPU_SUITE for shape in full), op
         assert set(getattr(spec, "GPU_DTYPES", spec.DTYPES)) <= set(spec.DTYPES), op
+
+
+def test_gpu_full_runs_the_headline_cases_first():
+    from types import SimpleNamespace
+
+    from bench import cli
+
+    spec = lambda name, headline: SimpleNamespace(NAME=name, headline=headline)  # noqa: E731
+    other, gemm = spec("other", lambda s, d: False), spec("gemm", lambda s, d: d == "bf16" and s["M"] >= 4096)
+    groups = [(other, [], "bf16", {"M": 1}), (gemm, [], "fp16", {"M": 8192}), (gemm, [], "bf16", {"M": 1024}),
+              (gemm, [], "bf16", {"M": 4096}), (gemm, [], "bf16", {"M": 8192})]
+    ordered = cli.headline_first(groups)
+    assert [(g[0].NAME, g[2], g[3]["M"]) for g in ordered] == [
+        ("gemm", "bf16", 4096), ("gemm", "bf16", 8192),  # the headline, in suite order
+        ("other", "bf16", 1), ("gemm", "fp16", 8192), ("gemm", "bf16", 1024)]  # then the rest, in suite order
