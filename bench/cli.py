@@ -73,6 +73,11 @@ def parser():
     i.add_argument("--jobs", type=int, help="compiles at a time (default: one per core)")
     i.add_argument("--json", action="store_true", help="print one JSON list of records on stdout, nothing else")
     i.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per kernel to FILE as it completes")
+    s = sub.add_parser("smoke", help="every code path of this machine once, at a small size, as a checklist (on a GPU: "
+                       "peak, telemetry, every kernel and baseline, autotune, graphs, inspect, benchmarks); exit 1 on a failure")
+    s.add_argument("--op", help=f"comma-separated ops whose kernels to run (default: all): {', '.join(ops.OPS)}")
+    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help=f"a step silent for this long is killed and FAILED (default {DEFAULT_TIMEOUT_S:g})")
     m = sub.add_parser("merge", help="join shard result files into one run, refusing duplicates or mixed environments")
     m.add_argument("files", nargs="+", metavar="FILE.jsonl")
     m.add_argument("--out", required=True, metavar="FILE.jsonl", help="the merged run (must not exist)")
@@ -117,6 +122,10 @@ def main(argv=None):
     try:
         if args.command == "list":
             return cmd_list()
+        if args.command == "smoke":
+            from bench.smoke import run
+
+            return run(args.timeout, args.op)
         if args.command == "merge":
             from bench.results.merge import merge
 

@@ -102,7 +102,8 @@ def emulate(tensors, native):
 
 def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
     """Compile (and on a GPU, autotune) `backend` for this case; return what to time.
-    config: one config of the track's list, "first" (the list's first) or "autotune";
+    config: one config of the track's list, "first" (the list's first), "autotune" (the whole
+    list) or "autotune:N" (its first N);
     exclude: [{config, reason}] of configs that faulted in an earlier process (not tried again)."""
     if backend == "reference":  # the float64 computation: what its run does, and times
         run = lambda: spec.reference(inputs, **spec.kernel_flags(shape))  # noqa: E731
@@ -129,8 +130,9 @@ def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
         config, produces = None, getattr(fn, "outputs", produces)
     if emulated:
         build = rounding(build, run_out, real_outputs)
-    if config == "autotune":
-        prepared = autotune(build, spec.configs_for(dtype, track), device, exclude)
+    if isinstance(config, str) and config.startswith("autotune"):  # "autotune:2": the list's first two
+        count = int(config.partition(":")[2] or 0) or None
+        prepared = autotune(build, spec.configs_for(dtype, track)[:count], device, exclude)
     else:
         prepared = compiled(build, config, device)
     prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
