@@ -3,7 +3,6 @@
 Imports nothing heavy at module level: `dslbench --help` must not wait for torch or TileLang.
 """
 import argparse
-import json
 import sys
 
 from bench.core import ops
@@ -57,8 +56,11 @@ def parser():
     add_filters(c)
     r = sub.add_parser("run", help="check, then time: compile time apart, median and spread, TFLOP/s")
     add_filters(r)
-    r.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per case to FILE as it completes")
+    r.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per case to FILE as it completes "
+                   "(default: a new file in runs/, named by date, device and suite)")
     r.add_argument("--resume", metavar="FILE.jsonl", help="append to FILE, skipping the cases it already holds")
+    r.add_argument("--allow-mixed", action="store_true",
+                   help="with --resume: add to a file written by another commit, device or library version")
     r.add_argument("--shard", metavar="K/N", help="run only the K-th of N deterministic slices of the cases (K = 1..N)")
     r.add_argument("--cuda-graph", action="store_true",
                    help="GPU: time CUDA-graph replays (flush inside the graph, flush-only graph subtracted)")
@@ -136,7 +138,10 @@ def main(argv=None):
             from bench.inspect.command import cmd_inspect
 
             return cmd_inspect(args)
-        return cmd_cases(args, timed=args.command == "run")
+        from bench.session import cmd_cases
+
+        groups = shard(select(args), getattr(args, "shard", None))  # input errors before any kernel runs
+        return cmd_cases(args, groups, timed=args.command == "run")
     except UsageError as exc:
         print(f"dslbench: error: {exc}", file=sys.stderr)
         return 2
@@ -201,65 +206,6 @@ def union(lists):
     return list(dict.fromkeys(x for items in lists for x in items))
 
 
-def cmd_cases(args, timed):
-    from bench.core import env
-    from bench.run import peak, runner
-    from bench.core.records import append, clean
-    from bench.run.sweep import Sweep
-
-    groups = shard(select(args), getattr(args, "shard", None))  # input errors before any kernel runs
-    out, done = output_file(args)
-    dev = env.device()
-    env.configure(dev)
-    if getattr(args, "suite", None) == "gpu-full" and not out:
-        out = default_out(dev)
-    records, show = [], Progress(args, timed, sum(len(g[1]) for g in groups))
-    show.note(f"device: {dev}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
-    # The float64 reference is the yardstick, not a contender: timed only when asked for by name.
-    time_reference = "reference" in [b.strip() for b in (args.backend or "").split(",")]
-    sweep = Sweep(None, dev, args.timeout, timed, "autotune" if timed and dev == "cuda" else "first",
-                  getattr(args, "cuda_graph", False), time_reference=time_reference)
-    machine = next((r for r in done.values() if r.get("kind") == "machine"), None)
-    if timed and dev == "cuda" and machine is None and not args.inline:
-        machine = sweep.machine()
-        if machine and out:
-            append(out, machine)
-
-    def emit(record):
-        roof = peak.roofline(record, machine)
-        if roof:
-            record["roofline"] = roof
-        records.append(record)
-        if out:
-            append(out, record)
-        show.case(record)
-    sweep.emit = emit
-    try:
-        for spec, names, dtype, shape in groups:
-            names = [n for n in names if (spec.NAME, n, dtype, ops.shape_str(shape), args.seed) not in done]
-            if not names:
-                continue
-            show.group(spec.NAME, dtype, shape)
-            if args.inline:
-                for record in runner.run_group(spec, names, dtype, shape, args.seed, dev, timed, sweep.job["config"],
-                                               sweep.job["cuda_graph"], time_reference=time_reference):
-                    emit(record)
-            else:
-                sweep.run(spec, names, dtype, shape, args.seed)
-    finally:
-        sweep.close()
-        show.close()
-    if args.json:
-        print(json.dumps(clean(records), indent=1))
-    else:
-        print(summary(records) + (f"; {len(done)} already in {out}" if done else "") + (f"; written to {out}" if out else ""))
-    if getattr(args, "suite", None) == "gpu-full" and out:
-        from bench.results import report
-
-        report.run(out)  # beside the run: RUN-report/report.md and its plots
-    return 1 if any(r["status"] in ("fail", "error") for r in records) else 0
-
-
 def shard(groups, text):
     """The K-th of N slices: every N-th group, starting at K-1, in the deterministic suite order."""
     if not text:
@@ -268,72 +214,6 @@ def shard(groups, text):
     if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
         raise UsageError(f"--shard {text!r}: write K/N with 1 <= K <= N, e.g. 1/4")
     return groups[int(k) - 1::int(n)]
-
-
-def output_file(args):
-    """(file to append to, {case key: record} already in it)."""
-    from bench.core.records import case_key, load
-
-    out, resume = getattr(args, "out", None), getattr(args, "resume", None)
-    if not resume:
-        return out, {}
-    if out and out != resume:
-        raise UsageError("--resume FILE appends to FILE: give no other --out")
-    return resume, {case_key(r) if r.get("kind", "case") == "case" else ("machine",): r for r in load(resume)}
-
-
-def default_out(dev):
-    from bench.core.env import environment, utc_now
-
-    name = "".join(c if c.isalnum() else "-" for c in environment()["device_name"].lower()).strip("-")
-    return f"results/{utc_now()[:10]}-{dev}-{name}.jsonl"
-
-
-class Progress:
-    """A progress bar (current case, elapsed time) on a terminal, and a table row per case."""
-
-    def __init__(self, args, timed, total):
-        from bench.core import table
-
-        self.table, self.args, self.rows = table, args, 0
-        self.header = table.RUN_HEADER if timed else table.CHECK_HEADER
-        self.row = table.run_row if timed else table.check_row
-        self.bar = None
-        if not (args.quiet or args.json) and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="case", file=sys.stderr, dynamic_ncols=True, leave=False)
-
-    def note(self, text):
-        if not (self.args.quiet or self.args.json):
-            print(text, flush=True)
-
-    def group(self, op, dtype, shape):
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"{op} {dtype} {ops.shape_str(shape)}")
-
-    def case(self, record):
-        if self.bar is not None:
-            self.bar.update(1)
-        if self.args.quiet or self.args.json:
-            return
-        text = self.table.render(self.header, ([self.header] if not self.rows else []) + [self.row(record)])
-        self.rows += 1
-        if self.bar is not None:
-            self.bar.write(text)
-        else:
-            print(text, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def summary(records):
-    counts = {}
-    for r in records:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cases"
 
 
 def cmd_list():

@@ -1,6 +1,7 @@
 """The sweep survives anything: crashes, hangs, exceptions, kill -9; shards merge into one run."""
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -100,7 +101,8 @@ def test_merge_refuses_duplicates_and_mixed_environments(tmp_path):
 @pytest.mark.parametrize("content,message", [
     (None, "no such result file"),
     ("", "empty result file"),
-    ('{"schema": 1, "kind": "case", "op": "matmul"}\n{"schema": 1, "op', "truncated"),
+    ('{"schema": 1, "kind": "case", "op": "matmul"}\n', "a case record without backend, dtype, shape"),
+    ('{"schema": 1, "op": "matmul", "backend": "x"\n{"schema": 1, "kind": "machine"}\n', "line 1 is not JSON"),
     ('{"hello": "world"}\n', "not a dslbench record"),
     ('{"schema": 99, "op": "matmul"}\n', "schema 99"),
 ])
@@ -207,3 +209,84 @@ def test_resume_with_another_seed_runs_every_case_again(tmp_path):
     records = load(out)
     assert len(records) == 2 * len(first) == 2 * len(FAKE.CPU_SUITE)
     assert sorted(r["seed"] for r in records) == [1] * len(first) + [2] * len(first)
+
+
+def test_a_torn_last_line_is_read_without_and_resume_cuts_it_off(tmp_path):
+    """What a kill or a full disk leaves mid-write: report and compare read the file without the
+    torn line (and say so); --resume removes it and goes on."""
+    out = tmp_path / "run.jsonl"
+    args = ["run", "--op", "tests.fake_op", "--backend", "ok", "--quiet"]
+    assert dslbench(*args, "--shape", "N=3", "--out", str(out)).returncode == 0
+    whole = out.read_text()
+    out.write_text(whole + whole.splitlines()[0][:40])  # a second record, torn after 40 characters
+    for command in (["report", str(out), "--out", str(tmp_path / "r")], ["compare", str(out), str(out)]):
+        p = dslbench(*command)
+        assert p.returncode == 0, p.stderr
+        warnings = p.stderr.strip().splitlines()  # one per reading of the file (compare reads it twice here)
+        assert warnings and all("line 2 is torn" in w for w in warnings), p.stderr
+    p = dslbench(*args, "--resume", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "torn last line was removed" in p.stderr
+    records = load(out)  # every line whole again: the first case, then the rest of the suite
+    assert [r["shape"]["N"] for r in records] == [3, 5, 8]
+
+
+def in_folder(tmp_path, *args, **kwargs):
+    """dslbench run from another folder (where runs/ is made), this checkout on the path."""
+    env = {**CPU_ENV, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300, env=env, **kwargs)
+
+
+def test_a_run_without_out_saves_to_runs_and_says_how_to_report_it(tmp_path):
+    p = in_folder(tmp_path, "run", "--op", "tests.fake_op", "--backend", "ok", "--quiet", "--shape", "N=3")
+    assert p.returncode == 0, p.stderr
+    [saved] = list((tmp_path / "runs").glob("*-cpu-*-cpu.jsonl"))
+    assert len(load(saved)) == 1
+    assert p.stdout.strip().splitlines()[-1] == f"saved in runs/{saved.name}; report it with: dslbench report runs/{saved.name}"
+    again = in_folder(tmp_path, "run", "--op", "tests.fake_op", "--backend", "ok", "--quiet", "--shape", "N=3")
+    assert again.returncode == 0 and len(list((tmp_path / "runs").glob("*.jsonl"))) == 2  # never appended to
+
+
+@pytest.mark.parametrize("out,message", [("nope/run.jsonl", "folder nope does not exist"), (".", "is a directory")])
+def test_a_bad_out_is_refused_before_any_work(tmp_path, out, message):
+    t0 = time.time()
+    p = in_folder(tmp_path, "run", "--op", "tests.fake_op", "--backend", "slow", "--out", out)
+    assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert time.time() - t0 < 30 and p.stdout == ""
+
+
+def test_resume_refuses_a_file_from_another_environment_unless_allowed(tmp_path):
+    out = tmp_path / "run.jsonl"
+    args = ["run", "--op", "tests.fake_op", "--backend", "ok", "--quiet", "--shape", "N=3"]
+    assert dslbench(*args, "--out", str(out)).returncode == 0
+    record = json.loads(out.read_text())
+    record["env"]["torch"] = "0.0.0-other"
+    out.write_text(json.dumps(record) + "\n")
+    p = dslbench(*args[:-2], "--resume", str(out))
+    assert p.returncode == 2 and "another environment (torch: '0.0.0-other' vs" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and len(load(out)) == 1
+    assert dslbench(*args[:-2], "--resume", str(out), "--allow-mixed").returncode == 0
+    assert len(load(out)) == len(FAKE.CPU_SUITE)
+
+
+def test_ctrl_c_prints_one_line_and_its_resume_command_finishes_the_run(tmp_path):
+    args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok"] + [a for n in range(1, 7) for a in ("--shape", f"N={n}")]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=tmp_path, text=True, start_new_session=True,
+                            env={**CPU_ENV, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (list((tmp_path / "runs").glob("*.jsonl")) and
+                                          len(load(next((tmp_path / "runs").glob("*.jsonl")), quiet=True)) >= 3):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("interrupted: ") and "cases saved in runs/" in line and "Traceback" not in stderr
+    command = line.split("continue with: ", 1)[1]
+    assert command.startswith("dslbench run ") and "--resume runs/" in command
+    p = in_folder(tmp_path, *shlex.split(command)[1:])
+    assert p.returncode == 0, p.stderr
+    [saved] = list((tmp_path / "runs").glob("*.jsonl"))
+    keys = [case_key(r) for r in load(saved)]
+    assert len(keys) == len(set(keys)) == 12

@@ -6,15 +6,7 @@ import os
 import sys
 
 from bench.core.ops import UsageError
-from bench.core.records import append, case_key, load
-
-# What must agree for shards to be one run; the time of day may differ.
-ENV_KEYS = ("device_kind", "device_name", "python", "torch", "triton", "tilelang", "cuda", "driver", "git_commit")
-
-
-def env_signature(record):
-    env = record.get("env") or {}
-    return tuple((k, env.get(k)) for k in ENV_KEYS)
+from bench.core.records import append, case_key, env_difference, env_signature, load
 
 
 def merge(paths, out, allow_duplicates=False, allow_mixed=False):
@@ -23,7 +15,7 @@ def merge(paths, out, allow_duplicates=False, allow_mixed=False):
     merged, seen, signatures = [], {}, {}
     for path in paths:
         for record in load(path):
-            signatures.setdefault(env_signature(record), path)
+            signatures.setdefault(env_signature(record.get("env")), path)
             if record.get("kind", "case") != "case":
                 merged.append(record)
                 continue
@@ -37,7 +29,7 @@ def merge(paths, out, allow_duplicates=False, allow_mixed=False):
             merged.append(record)
     if len(signatures) > 1 and not allow_mixed:
         first, second = list(signatures)[:2]
-        diff = ", ".join(f"{k}: {a!r} vs {b!r}" for (k, a), (_, b) in zip(first, second) if a != b)
+        diff = env_difference(first, second)
         raise UsageError(f"mixed environments ({diff}) in {signatures[first]} and {signatures[second]}; "
                          "pass --allow-mixed to merge anyway")
     for record in merged:

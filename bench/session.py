@@ -1,0 +1,236 @@
+"""`dslbench check` and `dslbench run`: the selected cases through the sweep, each record saved as it
+finishes, progress on the terminal, one line at the end (or after Ctrl-C) saying where they are.
+
+A run always saves: to --out, to the --resume file, or else to a file of its own in runs/ (a
+git-ignored folder: results/ holds committed runs only), named by date, device and suite.
+Everything that can be wrong with the output file is found before any kernel runs.
+"""
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from bench.core import ops
+from bench.core.ops import UsageError
+
+RUNS = Path("runs")  # where a run without --out is saved (git-ignored)
+
+
+def cmd_cases(args, groups, timed):
+    """Run the groups [(spec, backends, dtype, shape)]; exit 1 if a case failed or errored,
+    130 on Ctrl-C (after saying how to resume)."""
+    from bench.core import env
+
+    dev = env.device()
+    out = output_file(args, dev) if timed else None
+    done = resumed(args, out)
+    env.configure(dev)
+    session = Session(args, timed, dev, out, done, sum(len(g[1]) for g in groups))
+    try:
+        session.run(groups)
+    except KeyboardInterrupt:
+        session.close()
+        print(session.interrupted(), file=sys.stderr)
+        return 130
+    session.close()
+    return session.finish()
+
+
+def output_file(args, dev):
+    """The file a run appends to, checked before any work: --resume's, --out's, or a new one in runs/."""
+    if args.resume and args.out and args.out != args.resume:
+        raise UsageError("--resume FILE appends to FILE: give no other --out")
+    path = args.resume or args.out
+    if path is None:
+        path = default_out(dev, args.suite or ("gpu" if dev == "cuda" else "cpu"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(Path(path), must_exist=bool(args.resume))
+    return str(path)
+
+
+def check_writable(path, must_exist):
+    """One-line UsageError if records cannot be appended to `path`."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory: --out takes a file (e.g. {path / 'run.jsonl'})")
+    if must_exist and not path.exists():
+        raise UsageError(f"{path}: no such result file to resume")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"{path}: folder {folder} does not exist")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise UsageError(f"{path}: not writable")
+
+
+def default_out(dev, suite):
+    """runs/<date>-<device>-<name>-<suite>.jsonl, numbered when that file exists already."""
+    from bench.core.env import environment, utc_now
+
+    name = "".join(c if c.isalnum() else "-" for c in environment()["device_name"].lower()).strip("-")
+    stem = f"{utc_now()[:10]}-{dev}-{name}-{suite}"
+    path, n = RUNS / f"{stem}.jsonl", 1
+    while path.exists():
+        n += 1
+        path = RUNS / f"{stem}-{n}.jsonl"
+    return path
+
+
+def resumed(args, out):
+    """{case key: record} already in the --resume file, after cutting a torn last line off it;
+    refused when it was written in another environment (unless --allow-mixed)."""
+    from bench.core.env import environment
+    from bench.core.records import case_key, cut_torn_tail, env_difference, env_signature, load
+
+    if not getattr(args, "resume", None):
+        return {}
+    records = load(out)
+    if cut_torn_tail(out):
+        print(f"dslbench: {out}: its torn last line was removed; the run goes on after the last whole record",
+              file=sys.stderr)
+    mine = env_signature(environment())
+    theirs = next((env_signature(r.get("env")) for r in records if r.get("env")), mine)
+    if theirs != mine and not args.allow_mixed:
+        raise UsageError(f"{out} was written in another environment ({env_difference(theirs, mine)}); "
+                         "pass --allow-mixed to add to it anyway")
+    return {case_key(r) if r.get("kind", "case") == "case" else ("machine",): r for r in records}
+
+
+class Session:
+    """One check or run: the sweep, the records as they come, the progress shown."""
+
+    def __init__(self, args, timed, dev, out, done, total):
+        from bench.run.sweep import Sweep
+
+        self.args, self.timed, self.dev, self.out, self.done = args, timed, dev, out, done
+        self.records, self.show = [], Progress(args, timed, total)
+        self.show.note(f"device: {dev}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
+        # The float64 reference is the yardstick, not a contender: timed only when asked for by name.
+        self.time_reference = "reference" in [b.strip() for b in (args.backend or "").split(",")]
+        self.sweep = Sweep(self.emit, dev, args.timeout, timed, "autotune" if timed and dev == "cuda" else "first",
+                           getattr(args, "cuda_graph", False), time_reference=self.time_reference)
+        self.machine = next((r for r in done.values() if r.get("kind") == "machine"), None)
+
+    def run(self, groups):
+        from bench.core.records import append, case_key
+        from bench.run import runner
+
+        if self.timed and self.dev == "cuda" and self.machine is None and not self.args.inline:
+            self.machine = self.sweep.machine()
+            if self.machine and self.out:
+                append(self.out, self.machine)
+        for spec, names, dtype, shape in groups:
+            names = [n for n in names if case_key(runner.base_record(spec, n, dtype, shape, self.args.seed, self.dev))
+                     not in self.done]
+            if not names:
+                continue
+            self.show.group(spec.NAME, dtype, shape)
+            if self.args.inline:
+                for record in runner.run_group(spec, names, dtype, shape, self.args.seed, self.dev, self.timed,
+                                               self.sweep.job["config"], self.sweep.job["cuda_graph"],
+                                               time_reference=self.time_reference):
+                    self.emit(record)
+            else:
+                self.sweep.run(spec, names, dtype, shape, self.args.seed)
+
+    def emit(self, record):
+        from bench.core.records import append
+        from bench.run import peak
+
+        roof = peak.roofline(record, self.machine)
+        if roof:
+            record["roofline"] = roof
+        self.records.append(record)
+        if self.out:
+            append(self.out, record)
+        self.show.case(record)
+
+    def close(self):
+        self.sweep.close()
+        self.show.close()
+
+    def finish(self):
+        from bench.core.records import clean
+
+        if self.args.json:
+            print(json.dumps(clean(self.records), indent=1))
+        else:
+            print(summary(self.records) + (f"; {len(self.done)} already in {self.out}" if self.done else ""))
+            if self.out:
+                print(f"saved in {self.out}; report it with: dslbench report {shlex.quote(self.out)}")
+        if self.args.suite == "gpu-full" and self.out:
+            from bench.results import report
+
+            report.run(self.out)  # beside the run: RUN-report/report.md and its plots
+        return 1 if any(r["status"] in ("fail", "error") for r in self.records) else 0
+
+    def interrupted(self):
+        """The one line Ctrl-C prints: what is saved where, and the command that continues."""
+        if not self.out:
+            return f"interrupted: {len(self.records)} cases checked, none saved (check saves nothing)"
+        return (f"interrupted: {len(self.records) + len(self.done)} cases saved in {self.out}; continue with: "
+                f"{resume_command(self.out)}")
+
+
+def resume_command(out):
+    """This command line with --resume OUT in place of --out / --resume."""
+    argv, kept = sys.argv[1:], []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--out", "--resume"):
+            skip = True
+            continue
+        if arg.startswith(("--out=", "--resume=")):
+            continue
+        kept.append(arg)
+    return shlex.join(["dslbench", *kept, "--resume", out])
+
+
+class Progress:
+    """A progress bar (current case, elapsed time) on a terminal, and a table row per case."""
+
+    def __init__(self, args, timed, total):
+        from bench.core import table
+
+        self.table, self.args, self.rows = table, args, 0
+        self.header = table.RUN_HEADER if timed else table.CHECK_HEADER
+        self.row = table.run_row if timed else table.check_row
+        self.bar = None
+        if not (args.quiet or args.json) and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="case", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def note(self, text):
+        if not (self.args.quiet or self.args.json):
+            print(text, flush=True)
+
+    def group(self, op, dtype, shape):
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{op} {dtype} {ops.shape_str(shape)}")
+
+    def case(self, record):
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.args.quiet or self.args.json:
+            return
+        text = self.table.render(self.header, ([self.header] if not self.rows else []) + [self.row(record)])
+        self.rows += 1
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def summary(records):
+    counts = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cases"
