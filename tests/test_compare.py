@@ -79,7 +79,7 @@ def test_cli_json_and_fail_on_regression(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 1, p.stderr
     result = json.loads(p.stdout)
-    assert result["summary"] == {"regression": 1, "improvement": 0, "unchanged": 5, "not compared": 0}
+    assert result["summary"] == {"regression": 1, "improvement": 0, "unchanged": 5, "not compared": 0, "control": 0}
     assert len(result["only_in_new"]) == 1 and result["env_differences"] == []
     assert cli.main(["compare", str(b), str(n)]) == 0  # without --fail-on-regression: exit 0
 
@@ -98,7 +98,8 @@ def test_different_environments_are_shown_first(tmp_path, capsys):
 BAD_FILES = {
     "missing": (None, "no such result file"),
     "empty": ("", "empty result file"),
-    "truncated": ('{"schema": 1, "kind": "case", "op": "matmul"}\n{"schema": 1, "op": "mat', "truncated"),
+    "bad middle line": ('{"schema": 1, "op": "mat\n{"schema": 1, "kind": "machine"}\n', "line 1 is not JSON"),
+    "incomplete case": ('{"schema": 1, "kind": "case", "op": "matmul"}\n', "a case record without backend"),
     "not dslbench": ('{"benchmarks": []}\n', "not a dslbench record"),
     "newer schema": ('{"schema": 99, "kind": "case", "op": "matmul"}\n', "schema 99"),
 }
@@ -126,3 +127,45 @@ def test_bad_result_file_exit_code_from_the_shell(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stdout == "" and len(p.stderr.strip().splitlines()) == 1
     assert "no such result file" in p.stderr and "Traceback" not in p.stderr
+
+
+def drifting_pair(drift, changes, cv=0.02, n=30):
+    """BASE and NEW of three DSL cases and their cuBLAS baseline per shape; every NEW time is
+    `drift` times BASE's (a busier, hotter machine), a DSL case's times its `changes` factor too."""
+    base, new = [], []
+    for i, shape in enumerate(SHAPES[:4]):
+        for j, backend in enumerate(("triton-best", "tilelang-best", "triton-matched", "torch")):
+            seed = 100 * i + 10 * j
+            true_ms = 0.1 * (i + 1) * (1 + 0.1 * j)
+            factor = drift * changes.get((i, backend), 1.0)
+            base.append(case(backend, shape, samples(true_ms, cv, n, seed=seed)))
+            new.append(case(backend, shape, samples(true_ms * factor, cv, n, seed=seed + 1)))
+    return base, new
+
+
+def test_a_uniform_drift_between_runs_is_not_a_change():
+    base, new = drifting_pair(2.0, {})
+    result = compare(base, new)
+    assert 1.9 < result["drift"]["ratio"] < 2.1 and result["drift"]["controls"] == 4
+    verdicts = {(r["backend"], r["verdict"]) for r in result["cases"]}
+    assert {v for b, v in verdicts if b == "torch"} == {"control"}
+    assert {v for b, v in verdicts if b != "torch"} == {"unchanged"}, result["cases"]
+    alone = compare([r for r in base if r["backend"] != "torch"], [r for r in new if r["backend"] != "torch"])
+    assert alone["drift"] is None and alone["summary"]["regression"] == 12  # without controls: all "slower"
+
+
+def test_a_real_change_under_drift_is_found():
+    base, new = drifting_pair(2.0, {(2, "tilelang-best"): 1.2})
+    result = compare(base, new)
+    changed = [r for r in result["cases"] if r["verdict"] not in ("unchanged", "control")]
+    assert [(r["backend"], r["shape"]["M"], r["verdict"]) for r in changed] == [("tilelang-best", 256, "regression")]
+    assert 1.15 < changed[0]["relative_ratio"] < 1.25 and "relative to the controls' drift" in changed[0]["why"]
+
+
+def test_controls_need_the_same_vendor_code(tmp_path, capsys):
+    base, new = drifting_pair(1.0, {})
+    for r in new:
+        r["env"] = dict(r["env"], torch="9.9.9")
+    assert compare(base, new)["drift"] is None
+    assert cli.main(["compare", str(write(tmp_path / "b.jsonl", base)), str(write(tmp_path / "n.jsonl", new))]) == 0
+    assert "drift between the runs cannot be told apart from a change" in capsys.readouterr().out
