@@ -135,7 +135,9 @@ def test_every_kernel_of_both_dsls_compiles_for_sm_90a(records):
         assert r["status"] == "compiled", f"{where}: {r['reason']}"
         m = r["metrics"]
         assert 0 < m["registers"] <= 255 and m["threads"] >= 32, where
-        assert m["smem_bytes"] > 0 and m["compile_ms"] > 0 and sum(m["sass"].values()) > 10, where
+        assert m["compile_ms"] > 0 and sum(m["sass"].values()) > 10, where
+        if (r["op"], r["dtype"]) in DOT_KERNELS:  # a tensor-core dot stages its operands in shared memory
+            assert m["smem_bytes"] > 0, where
     # compiled although this test process runs Triton in its interpreter (workers drop it)
     assert DEVICE == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 

@@ -6,6 +6,7 @@ where the op has the best track (spec.TRACKS). Each (DSL, track) is a backend of
 named `<dsl>-<track>` (triton-matched, tilelang-best, ...). Nothing here imports torch or a
 DSL, so `dslbench --help` stays fast.
 """
+import difflib
 import importlib
 
 OPS = ("matmul", "act_quant", "attention", "fp8_gemm", "dsa_index", "sparse_mla")
@@ -19,17 +20,36 @@ class UsageError(Exception):
     """Bad input from the user: the CLI prints it on one line and exits 2."""
 
 
+# What every spec.py defines (README: Add an op); the rest (TRACKS, FLAGS, BASELINES,
+# GPU_DTYPES, GPU_FULL_SUITE, INSPECT_SHAPE, SMOKE_SHAPE, shape_class, headline) is optional.
+SPEC_FIELDS = ("NAME", "SHAPE_KEYS", "DTYPES", "INPUTS", "OUTPUTS", "CONFIGS", "TOLERANCE", "CPU_SUITE", "GPU_SUITE",
+               "configs_for", "validate", "kernel_flags", "make_inputs", "make_outputs", "reference", "flops",
+               "bytes_moved")
+
+
 def load_spec(op):
     """The spec module of a known op, or of an op folder elsewhere named by its dotted
-    package path (e.g. `tests.fake_op`, which the sweep's own tests use)."""
+    package path (e.g. `tests.fake_op`, which the sweep's own tests use); a spec that lacks a
+    field is a one-line UsageError naming it."""
     if op in OPS:
-        return importlib.import_module(f"kernels.{op}.spec")
-    if "." in op:
+        spec = importlib.import_module(f"kernels.{op}.spec")
+    elif "." in op:
         try:
-            return importlib.import_module(f"{op}.spec")
+            spec = importlib.import_module(f"{op}.spec")
         except ImportError:
             raise UsageError(f"no op folder {op!r}: {op.replace('.', '/')}/spec.py cannot be imported") from None
-    raise UsageError(f"unknown op {op!r}; valid ops: {', '.join(OPS)}")
+    else:
+        raise UsageError(f"unknown op {op!r}{suggestion(op, OPS)}; valid ops: {', '.join(OPS)}")
+    missing = [f for f in SPEC_FIELDS if not hasattr(spec, f)]
+    if missing:
+        raise UsageError(f"{spec.__name__.replace('.', '/')}.py lacks {', '.join(missing)} (README: Add an op)")
+    return spec
+
+
+def suggestion(name, valid):
+    """' (did you mean X?)' for the closest valid name, or ''."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def tracks(spec):
@@ -85,7 +105,7 @@ def parse_list(text, valid, what):
         raise UsageError(f"empty {what} list; valid {what}s: {', '.join(valid)}")
     for item in items:
         if item not in valid and not (what == "op" and "." in item):  # an op folder by its path
-            raise UsageError(f"unknown {what} {item!r}; valid {what}s: {', '.join(valid)}")
+            raise UsageError(f"unknown {what} {item!r}{suggestion(item, valid)}; valid {what}s: {', '.join(valid)}")
     return items
 
 
