@@ -229,7 +229,10 @@ def cmd_list():
             where = "cuda" if dev == "cuda" else cpu_path(backend)
             states = {}
             for d in spec.DTYPES:  # dtypes that share a state are listed together
-                states.setdefault(support(backend, d, dev, spec), []).append(d)
+                state = support(backend, d, dev, spec)
+                if state == "native" and not ops.split_backend(backend)[0]:
+                    state = "runs"  # a vendor library or the reference: "native" is a DSL's CPU-path word
+                states.setdefault(state, []).append(d)
             parts = [",".join(ds) + " " + st for st, ds in states.items()]
             print(f"  {backend:16s} {where}: {'; '.join(parts)}")
     return 0

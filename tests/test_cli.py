@@ -104,6 +104,8 @@ def test_list_names_each_backend_and_its_cpu_path():
     assert ("bf16 emulated" in p.stdout) == (DEVICE == "cpu")  # the CPU paths lack bf16
     for backend in ("triton-matched", "tilelang-matched", "torch", "reference"):
         assert backend in p.stdout
+    torch_line = next(line for line in p.stdout.splitlines() if line.strip().startswith("torch "))
+    assert "runs" in torch_line and "native" not in torch_line  # "native" is a DSL's CPU-path word
 
 
 @pytest.mark.skipif(DEVICE == "cuda", reason="on a GPU the gpu-full suite would start a sweep")

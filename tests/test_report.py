@@ -136,7 +136,7 @@ def test_inspect_records_are_rendered(tmp_path):
     section = text.split("## Compiled code (dslbench inspect)", 1)[1].split("\n## ", 1)[0]
     assert "| op | backend | dtype | config | arch | status | compile_ms | registers |" in section
     assert "HGMMA" in section and "UTMALDG" in section and "LDGSTS" in section
-    assert "| matmul | tilelang-best | fp16 | M=64,N=128,K=64,stages=4,threads=128 | sm_90a | compiled | 900 | 90 |" in section
+    assert "| matmul | tilelang-best | fp16 | block 64×128×64, 4 stages, 128 threads | sm_90a | compiled | 900 | 90 |" in section
 
 
 def test_code_lines_skip_blanks_comments_and_docstrings():
@@ -165,3 +165,41 @@ def test_a_shape_class_is_a_group_of_its_own(tmp_path):
     assert "### matmul decode fp16" in text and "### matmul fp16" in text
     assert "](perf_matmul_decode_fp16.png)" in text
     assert "- matmul decode fp16 (best track)" in verdict and "- matmul fp16 (best track)" in verdict
+
+
+def test_configs_read_as_tiles_and_tolerances_name_their_output():
+    from bench.core import table
+    from bench.results import analysis
+
+    assert analysis.config_text(dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256)) == \
+        "block 128×256×64, 3 stages, 256 threads"
+    assert analysis.config_text(dict(block_N=64, chunk_N=512, num_stages=2, threads=256)) == \
+        "block 64, chunk_N 512, 2 stages, 256 threads"
+    assert table.rel_tolerance({"o": [1e-2, 2e-2], "lse": [1e-4, 4e-4]}) == "o 1e-02, lse 1e-04"
+    assert table.rel_tolerance({"rel": 1e-3, "abs": 4e-3}) == "1e-03"
+
+
+def test_bars_get_p90_to_p10_whiskers():
+    from bench.results.report import tflops_span
+
+    record = case("triton-best", BIG[0], [1.0, 2.0, 2.0, 2.0, 4.0])
+    low, high = tflops_span(record)
+    median = record["time"]["median_ms"]
+    assert low == pytest.approx(record["tflops"] * median / record["time"]["p90_ms"]) and low < record["tflops"] < high
+    assert tflops_span(case("triton-best", BIG[0], status="fail")) is None
+
+
+def test_code_size_is_counted_at_the_runs_commit():
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=codesize.KERNELS.parent, capture_output=True,
+                          text=True).stdout.strip()
+    if not head:
+        pytest.skip("not a git checkout")
+    assert codesize.known_commit(head + "-dirty") == head and codesize.known_commit("0" * 40) is None
+    at_head = codesize.kernel_lines("matmul", commit=head)
+    assert at_head and set(at_head) == set(codesize.kernel_lines("matmul"))
+    clean = not subprocess.run(["git", "status", "--porcelain", "kernels/matmul"], cwd=codesize.KERNELS.parent,
+                               capture_output=True, text=True).stdout.strip()
+    if clean:  # read from git, it is the same file as the checkout's
+        assert at_head == codesize.kernel_lines("matmul")

@@ -23,12 +23,12 @@ def check_row(r):
 
 
 def rel_tolerance(tol):
-    """The normwise tolerance; one per output, joined by '/', for ops with several."""
+    """The normwise tolerance; one per output, each named, for ops with several (o 1e-02, lse 1e-04)."""
     if not tol:
         return "-"
     if "rel" in tol:
         return fmt(tol["rel"], ".0e")
-    return "/".join(fmt(t["rel"] if isinstance(t, dict) else t[0], ".0e") for t in tol.values())
+    return ", ".join(f"{name} {fmt(t['rel'] if isinstance(t, dict) else t[0], '.0e')}" for name, t in tol.items())
 
 
 CHECK_HEADER = ["op", "backend", "dtype", "shape", "max_abs_err", "rel_err", "rel_tol", "status"]
@@ -46,7 +46,7 @@ RUN_HEADER = CHECK_HEADER[:-1] + ["compile_ms", "median_ms", "p10-p90_ms", "TFLO
 
 
 
-WIDTH = {"op": 10, "backend": 16, "dtype": 5, "shape": 44, "status": 0}
+WIDTH = {"op": 10, "backend": 16, "dtype": 5, "shape": 44, "rel_tol": 18, "status": 0}
 
 
 def render(header, rows):

@@ -136,8 +136,12 @@ def pass_rate(counts):
 
 
 def config_text(config):
-    """A compact config: block_M=128 -> M=128, num_stages=3 -> stages=3."""
+    """A tile config in words, not in a shape's notation: block 128×256×64, 3 stages, 256 threads
+    (other fields as name value: chunk_N 512)."""
     if not config:
         return "-"
-    short = {k: k.removeprefix("block_").removeprefix("num_") for k in config}
-    return ",".join(f"{short[k]}={v}" for k, v in config.items())
+    blocks = [str(v) for k, v in config.items() if k.startswith("block_")]
+    words = {"num_stages": "stages", "threads": "threads"}
+    parts = [f"block {'×'.join(blocks)}"] if blocks else []
+    parts += [f"{v} {words[k]}" if k in words else f"{k} {v}" for k, v in config.items() if not k.startswith("block_")]
+    return ", ".join(parts)

@@ -21,22 +21,31 @@ def color(name, index):
     return COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
 
 
-def grouped_bars(ax, labels, series, ylabel):
-    """Bars of several series side by side at each label; None values are left out. The axis
+def grouped_bars(ax, labels, series, ylabel, spans=None):
+    """Bars of several series side by side at each label; None values are left out. `spans`
+    ({name: [(low, high) or None]}) draws each bar's whisker (p10-p90 of the timing). The axis
     is logarithmic when the values span more than 10x. A series with no value (a backend
-    skipped on every shape) takes no slot and no legend entry."""
+    skipped on every shape) takes no slot and no legend entry; the legend sits beside the
+    axes, never over a bar."""
     series = {name: values for name, values in series.items() if any(values)}
     width = 0.8 / max(len(series), 1)
     for i, (name, values) in enumerate(series.items()):
         xs = [x + i * width for x, v in enumerate(values) if v]
-        ax.bar(xs, [v for v in values if v], width, label=name, color=color(name, i))
+        heights = [v for v in values if v]
+        whiskers = None
+        if spans and spans.get(name):
+            pairs = [s for s, v in zip(spans[name], values) if v]
+            if all(pairs):
+                whiskers = [[h - lo for h, (lo, _) in zip(heights, pairs)], [hi - h for h, (_, hi) in zip(heights, pairs)]]
+        ax.bar(xs, heights, width, label=name, color=color(name, i), yerr=whiskers, capsize=2 if whiskers else 0,
+               error_kw={"elinewidth": 0.8})
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], labels, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel(ylabel)
     present = [v for values in series.values() for v in values if v]
     if present and max(present) > 10 * min(present):
         ax.set_yscale("log")
     if series:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def save(fig, path, title, performance):
@@ -46,12 +55,12 @@ def save(fig, path, title, performance):
     plt.close(fig)
 
 
-def performance(path, op, dtype, shapes, tflops, vs_vendor, performance):
-    """Left: TFLOP/s per backend across shapes. Right: each DSL's speed over the fastest vendor
-    baseline (1 = as fast), per shape."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+def performance(path, op, dtype, shapes, tflops, vs_vendor, performance, spans=None):
+    """Left: TFLOP/s per backend across shapes, whiskers from the p90 to the p10 time. Right: each
+    DSL's speed over the fastest vendor baseline (1 = as fast), per shape."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.2))
     labels = [shape_str(s) for s in shapes]
-    grouped_bars(left, labels, tflops, "TFLOP/s (median)")
+    grouped_bars(left, labels, tflops, "TFLOP/s (median; p90-p10 time)", spans)
     if vs_vendor:
         grouped_bars(right, labels, vs_vendor, "speed / fastest vendor baseline")
         right.axhline(1.0, color="gray", linewidth=1)

@@ -85,13 +85,23 @@ def performance_section(groups, out, performance):
         names = [b for b in an.backends(records) if b != "reference"]
         tflops = {b: [(an.find(records, b, s) or {}).get("tflops") if an.median_ms(an.find(records, b, s)) else None
                       for s in shapes] for b in names}
+        spans = {b: [tflops_span(an.find(records, b, s)) for s in shapes] for b in names}
         vs_vendor = {b: [an.speed_vs_vendor(records, b, s) for s in shapes] for b in names if an.is_dsl(b)}
         png = out / f"perf_{op}_{dtype}.png".replace(" ", "_")
-        plots.performance(png, op, dtype, shapes, tflops, vs_vendor if an.vendors(records) else {}, performance)
+        plots.performance(png, op, dtype, shapes, tflops, vs_vendor if an.vendors(records) else {}, performance, spans)
         pngs.append(png)
         lines += [f"### {op} {dtype}", "", f"![{op} {dtype}]({png.name})", ""]
         lines += table(PERF_HEADER, performance_rows(records))
     return lines, pngs
+
+
+def tflops_span(record):
+    """(TFLOP/s at the p90 time, at the p10 time) of a timed, passing case, or None."""
+    t = (record or {}).get("time") or {}
+    if not an.median_ms(record) or not t.get("p10_ms") or not t.get("p90_ms"):
+        return None
+    work = record["tflops"] * t["median_ms"]  # TFLOP/s x ms: the same for every time of the case
+    return work / t["p90_ms"], work / t["p10_ms"]
 
 
 def rel_tolerance(tolerance):
@@ -183,19 +193,32 @@ def inspect_section(inspects):
     return lines + table(header, [inspect_row(r, metrics, opcodes) for r in inspects])
 
 
-def code_size(ops):
-    return {op: codesize.kernel_lines(op) for op in ops}
+def code_size(ops, records):
+    """({op: {backend: lines}}, where they were counted): from the run's commit when this
+    checkout has it, else from the checkout as it is now (and the report says so)."""
+    commits = an.unique((r.get("env") or {}).get("git_commit") for r in records if (r.get("env") or {}).get("git_commit"))
+    commit = codesize.known_commit(commits[0]) if len(commits) == 1 else None
+    if commit:
+        dirty = " (the run had uncommitted changes, not counted)" if commits[0].endswith("-dirty") else ""
+        where = f"counted at the run's commit {commit[:12]}{dirty}"
+    else:
+        why = "several commits in this file" if len(commits) > 1 else (
+            "the run's commit is not in this checkout" if commits else "the run names no commit")
+        where = f"counted in this checkout as it is now ({why})"
+    return {op: codesize.kernel_lines(op, commit=commit) for op in ops}, where
 
 
-def code_section(sizes):
+def code_section(sizes, where):
     rows = []
     for op, s in sizes.items():
         for track in TRACKS:
             tr, tl = s.get(backend_name("triton", track)), s.get(backend_name("tilelang", track))
             if tr or tl:
                 rows.append([op, track, tr or "-", tl or "-", num(tl / tr, ".2f") if tr and tl else "-"])
-    return ["## Kernel code size", "", "Non-blank lines of kernels/<op>/<dsl>_<track>.py that are neither "
-            "comments nor docstrings (the whole kernel and, for Triton, its host wrapper).", ""] + table(
+    return ["## Kernel code size", "", f"Non-blank lines of kernels/<op>/<dsl>_<track>.py that are neither "
+            f"comments nor docstrings, {where}. Each file is counted whole, the same way for both DSLs: the "
+            "kernel and the host code that launches it (Triton: the wrapper that checks shapes and launches; "
+            "TileLang: the factory, whose launcher TileLang's JIT generates).", ""] + table(
         ["op", "track", "Triton lines", "TileLang lines", "TileLang / Triton"], rows)
 
 
@@ -206,12 +229,12 @@ def write(path, out=None):
     out.mkdir(parents=True, exist_ok=True)
     performance = an.is_performance(cases)
     groups = an.by_group(cases)
-    sizes = code_size(an.unique([r["op"] for r in cases + inspects]))
+    sizes, counted_where = code_size(an.unique([r["op"] for r in cases + inspects]), cases + inspects)
     perf_lines, perf_pngs = performance_section(groups, out, performance) if cases else ([], [])
     compile_lines, compile_pngs = compile_section(groups, out, performance) if cases else ([], [])
     verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out)
     lines = [*header(path, cases, machines, performance), *perf_lines, *(correctness_section(groups) if cases else []),
-             *compile_lines, *inspect_section(inspects), *code_section(sizes), *verdict_lines]
+             *compile_lines, *inspect_section(inspects), *code_section(sizes, counted_where), *verdict_lines]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report, perf_pngs + compile_pngs + verdict_pngs
