@@ -3,6 +3,7 @@
 Imports nothing heavy at module level: `dslbench --help` must not wait for torch or TileLang.
 """
 import argparse
+import os
 import sys
 
 from bench.core import ops
@@ -43,6 +44,8 @@ def add_filters(p):
     p.add_argument("--inline", action="store_true",
                    help="run in this process instead of worker processes (faster start, no crash isolation)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-case rows: the summary only")
+    p.add_argument("--devices", metavar="all|N|0,2,5", help="run on several devices at once, one worker each, from one "
+                   "queue of cases: every GPU (all), the first N, or those numbered; without a GPU, N CPU-path workers")
 
 
 def parser():
@@ -61,7 +64,8 @@ def parser():
     r.add_argument("--resume", metavar="FILE.jsonl", help="append to FILE, skipping the cases it already holds")
     r.add_argument("--allow-mixed", action="store_true",
                    help="with --resume: add to a file written by another commit, device or library version")
-    r.add_argument("--shard", metavar="K/N", help="run only the K-th of N deterministic slices of the cases (K = 1..N)")
+    r.add_argument("--shard", metavar="K/N", help="run only the K-th of N deterministic slices of the cases (K = 1..N); "
+                   "auto: K and N from SLURM (an array job's task, or an srun step's task)")
     r.add_argument("--cuda-graph", action="store_true",
                    help="GPU: time CUDA-graph replays (flush inside the graph, flush-only graph subtracted)")
     i = sub.add_parser("inspect", help="compile both DSLs' kernels for a GPU arch, no GPU needed: compile time, "
@@ -91,9 +95,11 @@ def parser():
 
 def add_result_commands(sub):
     """report, compare, export: read result files, run no kernel."""
-    rp = sub.add_parser("report", help="a markdown report with PNG plots of a run, ending in a verdict on TileLang vs Triton")
-    rp.add_argument("run", metavar="RUN.jsonl")
-    rp.add_argument("--out", metavar="DIR", help="where report.md and the plots go (default: RUN-report/ beside RUN)")
+    rp = sub.add_parser("report", help="a markdown report with PNG plots of a run, ending in a verdict on TileLang vs "
+                        "Triton; several runs side by side (other GPUs, versions, commits)")
+    rp.add_argument("run", metavar="RUN.jsonl", nargs="+", help="one run, or several to put side by side")
+    rp.add_argument("--out", metavar="DIR", help="where report.md and the plots go (default: RUN-report/ beside the "
+                    "(first) run)")
     cp = sub.add_parser("compare", help="NEW/BASE median time per case with a bootstrap interval: regression, "
                         "improvement or unchanged")
     cp.add_argument("base", metavar="BASE.jsonl")
@@ -152,7 +158,7 @@ def cmd_results(args):
     if args.command == "report":
         from bench.results.report import run
 
-        return run(args.run, args.out)
+        return run(args.run[0] if len(args.run) == 1 else args.run, args.out)
     if args.command == "compare":
         from bench.results.compare import run
 
@@ -207,13 +213,29 @@ def union(lists):
 
 
 def shard(groups, text):
-    """The K-th of N slices: every N-th group, starting at K-1, in the deterministic suite order."""
+    """The K-th of N slices: every N-th group, starting at K-1, in the deterministic suite order.
+    `auto` takes K/N from SLURM's environment (see slurm_shard)."""
     if not text:
         return groups
+    if text == "auto":
+        text = slurm_shard(os.environ)
     k, sep, n = text.partition("/")
     if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
-        raise UsageError(f"--shard {text!r}: write K/N with 1 <= K <= N, e.g. 1/4")
+        raise UsageError(f"--shard {text!r}: write K/N with 1 <= K <= N, e.g. 1/4, or auto under SLURM")
     return groups[int(k) - 1::int(n)]
+
+
+def slurm_shard(env):
+    """'K/N' of this SLURM task: an array job's (SLURM_ARRAY_TASK_ID counted from
+    SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT), else an srun step's (SLURM_PROCID of
+    SLURM_NTASKS); a one-line UsageError when neither is set."""
+    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        first = int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+        return f"{int(env['SLURM_ARRAY_TASK_ID']) - first + 1}/{env['SLURM_ARRAY_TASK_COUNT']}"
+    if "SLURM_PROCID" in env and "SLURM_NTASKS" in env:
+        return f"{int(env['SLURM_PROCID']) + 1}/{env['SLURM_NTASKS']}"
+    raise UsageError("--shard auto needs SLURM: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (an array job) or "
+                     "SLURM_PROCID and SLURM_NTASKS (srun) are not set")
 
 
 def cmd_list():

@@ -99,38 +99,61 @@ class Session:
     """One check or run: the sweep, the records as they come, the progress shown."""
 
     def __init__(self, args, timed, dev, out, done, total):
+        from bench.run.pool import DevicePool, slots
         from bench.run.sweep import Sweep
 
         self.args, self.timed, self.dev, self.out, self.done = args, timed, dev, out, done
+        devices = getattr(args, "devices", None)
+        if devices and args.inline:
+            raise UsageError("--devices runs workers: it cannot be --inline")
+        slot_list = slots(devices, dev) if devices else None
         self.records, self.show = [], Progress(args, timed, total)
-        self.show.note(f"device: {dev}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
+        where = f"{dev} x{len(slot_list)} ({', '.join(s.index for s in slot_list)})" if slot_list else dev
+        self.show.note(f"device: {where}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
         # The float64 reference is the yardstick, not a contender: timed only when asked for by name.
         self.time_reference = "reference" in [b.strip() for b in (args.backend or "").split(",")]
-        self.sweep = Sweep(self.emit, dev, args.timeout, timed, "autotune" if timed and dev == "cuda" else "first",
-                           getattr(args, "cuda_graph", False), time_reference=self.time_reference)
+        options = dict(timed=timed, config="autotune" if timed and dev == "cuda" else "first",
+                       cuda_graph=getattr(args, "cuda_graph", False), time_reference=self.time_reference)
+        self.pool = DevicePool(self.emit, dev, args.timeout, slot_list, **options) if slot_list else None
+        self.sweep = None if self.pool else Sweep(self.emit, dev, args.timeout, **options)
+        self.options = options
         self.machine = next((r for r in done.values() if r.get("kind") == "machine"), None)
 
     def run(self, groups):
-        from bench.core.records import append, case_key
-        from bench.run import runner
+        from bench.core.records import append
 
         if self.timed and self.dev == "cuda" and self.machine is None and not self.args.inline:
-            self.machine = self.sweep.machine()
+            self.machine = (self.pool or self.sweep).machine()
             if self.machine and self.out:
                 append(self.out, self.machine)
-        for spec, names, dtype, shape in groups:
-            names = [n for n in names if case_key(runner.base_record(spec, n, dtype, shape, self.args.seed, self.dev))
-                     not in self.done]
-            if not names:
-                continue
+        todo = self.remaining(groups)
+        if self.pool:
+            self.pool.run(longest_first(todo), self.args.seed)
+            return
+        for spec, names, dtype, shape in todo:
             self.show.group(spec.NAME, dtype, shape)
             if self.args.inline:
+                from bench.run import runner
+
                 for record in runner.run_group(spec, names, dtype, shape, self.args.seed, self.dev, self.timed,
-                                               self.sweep.job["config"], self.sweep.job["cuda_graph"],
+                                               self.options["config"], self.options["cuda_graph"],
                                                time_reference=self.time_reference):
                     self.emit(record)
             else:
                 self.sweep.run(spec, names, dtype, shape, self.args.seed)
+
+    def remaining(self, groups):
+        """The groups with the backends --resume's file does not hold yet."""
+        from bench.core.records import case_key
+        from bench.run import runner
+
+        todo = []
+        for spec, names, dtype, shape in groups:
+            names = [n for n in names if case_key(runner.base_record(spec, n, dtype, shape, self.args.seed, self.dev))
+                     not in self.done]
+            if names:
+                todo.append((spec, names, dtype, shape))
+        return todo
 
     def emit(self, record):
         from bench.core.records import append
@@ -145,7 +168,10 @@ class Session:
         self.show.case(record)
 
     def close(self):
-        self.sweep.close()
+        if self.pool:
+            self.pool.close()
+        else:
+            self.sweep.close()
         self.show.close()
 
     def finish(self):
@@ -169,6 +195,17 @@ class Session:
             return f"interrupted: {len(self.records)} cases checked, none saved (check saves nothing)"
         return (f"interrupted: {len(self.records) + len(self.done)} cases saved in {self.out}; continue with: "
                 f"{resume_command(self.out)}")
+
+
+def longest_first(groups):
+    """The queue of a pool: the headline cases first (as gpu-full orders them), then the largest
+    groups (FLOPs times backends), so that the last group to finish is a short one."""
+    def cost(group):
+        spec, names, _, shape = group
+        return spec.flops(shape) * len(names)
+    headline = [g for g in groups if getattr(g[0], "headline", lambda s, d: False)(g[3], g[2])]
+    rest = [g for g in groups if not any(g is h for h in headline)]
+    return headline + sorted(rest, key=cost, reverse=True)
 
 
 def resume_command(out):

@@ -61,10 +61,15 @@ def environment():
         "cuda": torch.version.cuda,
         "driver": None,
         "git_commit": git_commit(),
+        # which device of the machine ran it: a --devices worker's slot (its CUDA_VISIBLE_DEVICES
+        # entry on a GPU), else torch's current GPU
+        "device_index": os.environ.get("DSLBENCH_DEVICE_INDEX") or (
+            str(torch.cuda.current_device()) if device() == "cuda" else None),
     }
     if device() == "cuda":
         major, minor = torch.cuda.get_device_capability()
         env["compute_capability"] = f"{major}.{minor}"
+        env["pci_bus_id"] = current_bus_id()
         env["float32_matmul_precision"] = torch.get_float32_matmul_precision()
         env["driver"] = nvidia_driver()
     return env
@@ -89,3 +94,18 @@ def nvidia_driver():
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def pci_bus_id(props):
+    """A device's PCI address as NVML and nvidia-smi write it (00000000:18:00.0), from torch's
+    device properties; None when this torch does not report it."""
+    if not all(hasattr(props, a) for a in ("pci_domain_id", "pci_bus_id", "pci_device_id")):
+        return None
+    return f"{props.pci_domain_id:08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
+
+
+def current_bus_id():
+    """The PCI bus id of the GPU torch computes on, or None (no GPU, or an older torch)."""
+    if not torch.cuda.is_available():
+        return None
+    return pci_bus_id(torch.cuda.get_device_properties(torch.cuda.current_device()))

@@ -99,3 +99,12 @@ def speed_ratio(path, groups):
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("TileLang speed / Triton speed per shape (> 1: TileLang faster)")
     save(fig, path, "TileLang vs Triton", True)
+
+
+def across_runs(path, title, run_labels, series):
+    """Geometric-mean TFLOP/s (or another per-backend number) of each backend, one bar per run."""
+    backends = list(series)
+    per_run = {label: [series[b][i] for b in backends] for i, label in enumerate(run_labels)}
+    fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(backends) + 3), 4.2))
+    grouped_bars(ax, backends, per_run, "TFLOP/s (geometric mean over shapes)")
+    save(fig, path, f"{title}: across runs", True)

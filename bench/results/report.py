@@ -241,6 +241,12 @@ def write(path, out=None):
 
 
 def run(path, out=None):
-    report, pngs = write(path, out)
+    """One run (a path), or several side by side (a list of paths)."""
+    if isinstance(path, list):
+        from bench.results import multirun
+
+        report, pngs = multirun.write(path, out)
+    else:
+        report, pngs = write(path, out)
     print(f"wrote {report} and {len(pngs)} plots")
     return 0

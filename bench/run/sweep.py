@@ -22,14 +22,31 @@ class WorkerDied(Exception):
     pass
 
 
+def worker_env(device, slot=None):
+    """A worker's environment: the sweep's device, and with a slot (see bench/run/pool.py) the
+    one device it is pinned to: a GPU by CUDA_VISIBLE_DEVICES; on the CPU, its share of the cores."""
+    env = dict(os.environ)
+    if device == "cpu":
+        env["DSLBENCH_DEVICE"] = "cpu"
+    if slot is not None:
+        env["DSLBENCH_DEVICE_INDEX"] = str(slot.index)
+        if device == "cuda":
+            env["CUDA_VISIBLE_DEVICES"] = str(slot.index)
+        elif slot.threads:
+            env["OMP_NUM_THREADS"] = str(slot.threads)
+    return env
+
+
 class Worker:
     """One `python -m bench.run.worker` process and its JSON-line event stream."""
 
-    def __init__(self, device):
+    def __init__(self, device, slot=None):
         self.stderr = tempfile.TemporaryFile()
-        env = {**os.environ, **({"DSLBENCH_DEVICE": "cpu"} if device == "cpu" else {})}  # the sweep's device
+        # In a session of its own: Ctrl-C reaches the supervisor, which ends its workers itself
+        # (a worker that died of it would look like a crash of its case).
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.run.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=worker_env(device, slot),
+                                     start_new_session=True)
         self.buffer = b""
 
     def send(self, job):
@@ -82,12 +99,12 @@ class Sweep:
     that would otherwise fail every later backend under its own name."""
 
     def __init__(self, emit, device, timeout_s, timed=True, config="first", cuda_graph=False,
-                 isolate_errors=None, time_reference=False):
-        self.emit, self.device, self.timeout_s = emit, device, timeout_s
+                 isolate_errors=None, time_reference=False, slot=None):
+        self.emit, self.device, self.timeout_s, self.slot = emit, device, timeout_s, slot
         self.isolate = device == "cuda" if isolate_errors is None else isolate_errors
         self.job = {"timed": timed, "config": config, "cuda_graph": cuda_graph, "isolate_errors": self.isolate,
                     "time_reference": time_reference}
-        self.worker = None
+        self.worker, self.stopped = None, False
 
     def machine(self):
         """Measure the machine's peak in a worker (GPU runs); None if that fails."""
@@ -102,14 +119,16 @@ class Sweep:
             return None
 
     def start(self, job):
+        if self.stopped:
+            raise WorkerDied("the sweep was stopped")
         if self.worker is None:
-            self.worker = Worker(self.device)
+            self.worker = Worker(self.device, self.slot)
         self.worker.send(job)
         return self.worker.events(self.timeout_s)
 
     def run(self, spec, names, dtype, shape, seed):
         left, interleave, failed, exclude = list(names), True, False, {}
-        while left:
+        while left and not self.stopped:
             job = dict(self.job, spec=spec.__name__, backends=left, dtype=dtype, shape=shape, seed=seed,
                        interleave=interleave, exclude=exclude)
             current, restart = (None, "start"), False
@@ -152,6 +171,12 @@ class Sweep:
         return record["status"] == "error" and self.isolate
 
     def close(self):
+        """End the current worker (the next group starts a fresh one)."""
         if self.worker is not None:
             self.worker.kill()
             self.worker = None
+
+    def stop(self):
+        """End the current worker for good: a run() in progress in another thread returns."""
+        self.stopped = True
+        self.close()

@@ -8,6 +8,8 @@ import functools
 import shutil
 import subprocess
 
+from bench.core.env import current_bus_id, pci_bus_id  # noqa: F401  (pci_bus_id: tests)
+
 # Throttle ("clocks event") reason bits that mean the clock was held down by heat or power,
 # as opposed to idle or application-clock settings. Values from NVML's nvml.h.
 SLOWDOWN_REASONS = {
@@ -33,23 +35,6 @@ def handle():
         return pynvml.nvmlDeviceGetHandleByPciBusId(bus_id)
     except Exception:  # no NVML here: telemetry is simply absent
         return None
-
-
-def pci_bus_id(props):
-    """A device's PCI address as NVML and nvidia-smi write it (00000000:18:00.0), from torch's
-    device properties; None when this torch does not report it."""
-    if not all(hasattr(props, a) for a in ("pci_domain_id", "pci_bus_id", "pci_device_id")):
-        return None
-    return f"{props.pci_domain_id:08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
-
-
-def current_bus_id():
-    """The PCI bus id of the GPU torch computes on, or None (no GPU, or an older torch)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    return pci_bus_id(torch.cuda.get_device_properties(torch.cuda.current_device()))
 
 
 def snapshot():
