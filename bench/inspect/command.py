@@ -14,7 +14,9 @@ def cmd_inspect(args):
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs} must be >= 1")
-    job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch, track_text=args.track)  # input errors first
+    every_config = getattr(args, "configs", "all") != "one"
+    job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch, every_config,
+                                   track_text=args.track)  # input errors first
     t0 = time.perf_counter()
     records = []
     if not args.json:

@@ -12,7 +12,7 @@ import statistics
 
 from bench.core.ops import DSLS, shape_str
 from bench.results import analysis as an
-from bench.results import plots
+from bench.results import plots, portability
 from bench.results.markdown import table
 
 PARITY = 0.9  # TileLang at >= 0.9x Triton's speed (geometric mean over shapes) counts as on par
@@ -331,6 +331,8 @@ def section(groups, inspects, sizes, performance, out):
     """The verdict's markdown lines and its plots."""
     lines = ["## Verdict: is TileLang a real alternative to Triton?", ""]
     pngs = []
+    carried = portability.finding(inspects)
+    lines += [f"**Portability** (`dslbench inspect`, no GPU): {carried}", ""] if carried else []
     if not groups:
         lines += ["No case records in this file: speed and correctness are not assessed. What the kernel "
                   "sources and the compiled code show:", ""]
