@@ -37,12 +37,12 @@ def compile_tilelang(spec, backend, shape, dtype, config, arch):
     logging.getLogger("tilelang").setLevel(logging.WARNING)
     module = kernel_module(spec, backend, arch.name, dtype)
     factory = getattr(module, f"{spec.NAME}_kernel")
-    target = arch.tilelang_target()
     t0 = time.perf_counter()
-    quiet = without_rocm_probe_warnings() if arch.vendor == "hip" else contextlib.nullcontext()
-    with quiet, tvm.transform.PassContext(opt_level=3, config=dict(getattr(module, "PASS_CONFIGS", {}))), target:
-        func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
-        artifact = tilelang.lower(func, target=target)
+    with without_rocm_probe_warnings() if arch.vendor == "hip" else contextlib.nullcontext():
+        target = arch.tilelang_target()
+        with tvm.transform.PassContext(opt_level=3, config=dict(getattr(module, "PASS_CONFIGS", {}))), target:
+            func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
+            artifact = tilelang.lower(func, target=target)
     t1 = time.perf_counter()
     if arch.vendor == "hip":
         facts = {"lower_ms": (t1 - t0) * 1e3, "source": "hip-source"}
