@@ -160,6 +160,13 @@ def test_a_cell_over_configs_shows_the_worst_and_the_split():
     assert mma.cell_text(mma.matrix([lowered])[("matmul", "bf16", "tilelang-matched")]["gfx942"]) == "native MFMA (source)"
 
 
+def test_an_op_with_no_matrix_instruction_anywhere_is_not_marked():
+    quant = [dict(record(a, "e4m3", {}), op="act_quant") for a in ("sm_90a", "sm_100a")]
+    cells = mma.matrix(quant + [record("sm_90a", "bf16", {}), record("sm_100a", "bf16", {"UTCHMMA": 4})])
+    assert {mma.cell_text(c) for c in cells[("act_quant", "e4m3", "tilelang-matched")].values()} == {"n/a (no matrix op)"}
+    assert mma.cell_text(cells[("matmul", "bf16", "tilelang-matched")]["sm_90a"]) == "fallback none"
+
+
 def test_the_rule_and_the_compile_targets_name_the_same_archs():
     assert list(mma.NATIVE) == list(toolchain.ARCHS)
     assert [a.name for a in toolchain.parse_archs("all")] == ["sm_80", "sm_89", "sm_90a", "sm_100a", "gfx942"]

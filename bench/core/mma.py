@@ -13,7 +13,8 @@ source) on AMD. Families, oldest to newest on NVIDIA:
 The rule: for each arch and dtype the *native* path is the newest matrix instruction that arch
 has for that dtype (NATIVE). A kernel is native when every matrix instruction it has is of the
 native kind, fallback when it has an older kind or none at all, failed when it did not compile.
-Nothing here imports a compiler: `report` reads the same records as `inspect` prints.
+An op whose kernels have no matrix instruction on any arch (act_quant) has no dot: its cells are
+n/a. Nothing here imports a compiler: `report` reads the same records as `inspect` prints.
 """
 import re
 
@@ -105,6 +106,8 @@ def cell_text(c):
         return "-"
     if c["path"] in ("failed", "skipped"):
         return c["path"]
+    if c["path"] == "n/a":
+        return "n/a (no matrix op)"
     text = f"{c['path']} {'+'.join(c['families']) or 'none'}"
     if c.get("source") == "hip-source":
         text += " (source)"
@@ -120,7 +123,13 @@ def matrix(records):
         if r.get("kind", "inspect") != "inspect" or not r.get("arch"):
             continue
         grouped.setdefault((r["op"], r["dtype"], r["backend"]), {}).setdefault(r["arch"], []).append(r)
-    return {row: {arch: cell(rs) for arch, rs in archs.items()} for row, archs in grouped.items()}
+    out = {row: {arch: cell(rs) for arch, rs in archs.items()} for row, archs in grouped.items()}
+    for op in {op for op, _, _ in out}:  # an op with no matrix instruction anywhere has no dot
+        cells = [c for (o, _, _), archs in out.items() if o == op for c in archs.values()]
+        if not any(c["families"] for c in cells):
+            for c in cells:
+                c["path"] = "n/a" if c["path"] in ("fallback", "native") else c["path"]
+    return out
 
 
 def archs_of(records):

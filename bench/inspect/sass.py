@@ -20,7 +20,7 @@ INSTRUCTION = re.compile(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_
 VARIANTS = ("WARPGROUP.ARRIVE",)
 # Matrix instructions, kept with their shape and types too (HGMMA.64x256x16.F32.BF16): the
 # instruction shape is part of the code path (a 64x256 MMA vs two 64x128 ones).
-MMA_OPCODES = ("HGMMA", "QGMMA", "HMMA", "IMMA", "UTCHMMA", "UTCQMMA", "UTCOMMA", "UTCIMMA")
+MMA_OPCODES = ("HGMMA", "QGMMA", "IGMMA", "HMMA", "QMMA", "IMMA", "UTCHMMA", "UTCQMMA", "UTCOMMA", "UTCIMMA")  # QMMA: Ada's fp8
 PTXAS = {
     "stack_bytes": re.compile(r"(\d+) bytes stack frame"),
     "spill_store_bytes": re.compile(r"(\d+) bytes spill stores"),

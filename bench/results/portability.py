@@ -44,7 +44,7 @@ def tally(inspects):
     out = {}
     for (op, dtype, backend), cells in mma.matrix(inspects).items():
         dsl = split_backend(backend)[0]
-        for arch, c in cells.items():
+        for arch, c in ((a, c) for a, c in cells.items() if c["path"] != "n/a"):
             native, total = out.setdefault(dsl, {}).get(arch, (0, 0))
             out[dsl][arch] = (native + (c["path"] == "native"), total + 1)
     return out
