@@ -14,11 +14,14 @@ that file when compiling for sm_100a (`dslbench inspect --arch sm_100a`) or runn
 compute capability 10.0 (bench/core/ops.py, kernel_module). Triton needs no such file: the same
 triton_<track>.py compiles to tcgen05 (UTCHMMA) for sm_100a by itself.
 
-CPU path: none. TileLang's C backend cannot express tensor memory, tcgen05, TMA or mbarriers, and
-the two warp roles only make sense with threads; the kernel's math (A·B tile by tile, fp32
-accumulation, edge clipping) is that of tilelang_matched.py, which the CPU path checks. What
-`dslbench inspect --arch sm_100a` checks here: it compiles, and its SASS has UTCHMMA (tcgen05).
-Its result on a Blackwell GPU is unchecked until a run there.
+CPU path: none, so this file's results are UNCHECKED until a run on a Blackwell GPU. TileLang's C
+backend has no tensor memory, tcgen05, TMA, mbarriers or threads, and the two warp roles cannot
+both run there: an if/elif on the thread index takes one branch per thread. (Two disjoint `if`s
+would let a CPU build take both, but then TileLang puts a __syncthreads between the roles, which
+deadlocks the ring once K has more tiles than stages: the roles stay if/elif.) The math is the
+one tilelang_matched.py computes, which the CPU path checks, but the code here is its own.
+`dslbench inspect --arch sm_100a` checks that it compiles to UTCHMMA (tcgen05) with TMA loads
+and stores, 128 threads and no spills (tests/test_portability.py).
 """
 import tilelang.language as T
 
