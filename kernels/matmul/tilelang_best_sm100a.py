@@ -29,8 +29,9 @@ from kernels import Skip
 
 GROUP_M = 8  # panel width of the block rasterization, as Triton's GROUP_M
 # Used while kernels/matmul/spec.py has no best-track configs (spec.CONFIGS["best"] wins when it
-# has them). block_M = 128: one tcgen05 MMA covers 128 rows (the 128 TMEM lanes), and the four
-# warps of 128 threads read 32 lanes each in the epilogue. TMEM holds 512 fp32 columns: block_N <= 512.
+# has them; a config this kernel cannot take is skipped, below). block_M = 128: one tcgen05 MMA
+# covers 128 rows (the 128 TMEM lanes), and the four warps of 128 threads read 32 lanes each in
+# the epilogue. TMEM holds 512 fp32 columns: block_N <= 512.
 CONFIGS = [
     dict(block_M=128, block_N=256, block_K=64, num_stages=4, threads=128),
     dict(block_M=128, block_N=128, block_K=64, num_stages=6, threads=128),
@@ -39,13 +40,18 @@ DTYPES = ("fp16", "bf16")  # tcgen05 kind::f16 (fp32 would be kind::tf32, not wr
 TMA_ALIGN = 8  # TMA wants 16-byte row strides: K and N multiples of 8 two-byte elements
 
 
-def matmul_kernel(M, N, K, dtype, block_M, block_N, block_K, num_stages, threads):
+def matmul_kernel(M, N, K, dtype, block_M, block_N, block_K, num_stages, threads, split_k=1):
     """Return the prim_func C = A·B for one shape, dtype ("bfloat16", "float16") and config:
     C[i, j] = Σ_k A[i, k] · B[k, j], summed in fp32 in tensor memory, rounded once to dtype."""
     if K % TMA_ALIGN or N % TMA_ALIGN:
         raise Skip(f"TMA needs K and N multiples of {TMA_ALIGN} (16-byte rows); got K={K}, N={N}")
-    if block_M != 128 or threads != 128:
-        raise Skip("this tcgen05 kernel is written for block_M=128 rows and 128 threads (4 warps x 32 TMEM lanes)")
+    if block_M not in (64, 128) or threads % 128 or block_N > 512:
+        # tcgen05 (one CTA) takes 64 or 128 rows; each warp reads only its quarter of the TMEM
+        # lanes, so the epilogue needs whole warpgroups; TMEM has 512 fp32 columns.
+        raise Skip(f"tcgen05 here takes block_M 64 or 128, threads a multiple of 128, block_N <= 512 "
+                   f"(got {block_M}, {threads}, {block_N})")
+    if split_k != 1:
+        raise Skip("split-K is not written for the tcgen05 kernel")
     accum = "float32"
     k_tiles = T.ceildiv(K, block_K)
 
