@@ -241,6 +241,12 @@ def test_an_arch_variant_replaces_its_kernel_for_that_arch_only():
     assert ops.arch_backends(matmul, "gfx942") == ops.dsl_backends(matmul)
 
 
+def test_a_gpu_run_names_its_arch_by_compute_capability():
+    """What picks an arch variant on a GPU (bench/run/backends.py): sm_100a on a B200."""
+    assert [ops.cuda_arch(c) for c in ((8, 0), (8, 9), (9, 0), (10, 0))] == ["sm_80", "sm_89", "sm_90a", "sm_100a"]
+    assert ops.arch_tag("sm_100a") == "sm100a"
+
+
 def test_inspect_takes_a_best_track_that_only_has_an_arch_variant():
     """Until kernels/matmul/tilelang_best.py lands, tilelang-best is compiled for sm_100a only,
     with the variant's own configs; a spec that lists the track gives its shared list instead."""
