@@ -75,7 +75,10 @@ def parser():
                    "triton-best, tilelang-best; triton or tilelang: every track of that DSL")
     i.add_argument("--track", help="comma-separated tracks (default: all the op has): matched, best")
     i.add_argument("--dtype", help="comma-separated dtypes (default: all the op has)")
-    i.add_argument("--arch", help="comma-separated targets (default sm_90a): sm_80, sm_89, sm_90a, sm_100a")
+    i.add_argument("--arch", help="comma-separated targets (default sm_90a): sm_80, sm_89, sm_90a, sm_100a, gfx942 "
+                   "(AMD MI300), or all (prints the portability matrix)")
+    i.add_argument("--configs", choices=("all", "one"), default="all",
+                   help="every config of the shared list (default), or one per dtype and track (a quick matrix)")
     i.add_argument("--jobs", type=int, help="compiles at a time (default: one per core)")
     i.add_argument("--json", action="store_true", help="print one JSON list of records on stdout, nothing else")
     i.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per kernel to FILE as it completes")

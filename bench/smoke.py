@@ -15,8 +15,6 @@ from pathlib import Path
 from bench.core import ops
 
 ROOT = Path(__file__).resolve().parents[1]
-# capability (major, minor) -> the arch `dslbench inspect` compiles for
-ARCH_OF = {(8, 0): "sm_80", (8, 6): "sm_80", (8, 9): "sm_89", (9, 0): "sm_90a", (10, 0): "sm_100a"}
 
 
 class Checklist:
@@ -174,9 +172,11 @@ def run(timeout_s=600, op_text=None):
         run_cases(check, device, timeout_s, only=cases)
         run_cases(check, device, timeout_s, config="autotune:2", only={"matmul": None})
         run_cases(check, device, timeout_s, cuda_graph=True, only={"matmul": None})
-        arch = ARCH_OF.get(torch.cuda.get_device_capability())
-        step(check, f"inspect for {arch}", (lambda: inspect_item(arch)) if arch else
-             (lambda: ("skipped", f"no inspect arch for capability {torch.cuda.get_device_capability()}")))
+        from bench.inspect.toolchain import ARCHS
+
+        arch = ops.cuda_arch(torch.cuda.get_device_capability())
+        step(check, f"inspect for {arch}", (lambda: inspect_item(arch)) if arch in ARCHS else
+             (lambda: ("skipped", f"inspect does not target {arch}")))
         step(check, "pytest-benchmark tiny benchmarks", benchmarks_item)
     else:
         run_cases(check, device, timeout_s, only=cases)

@@ -16,7 +16,7 @@ def dslbench(*args):
 BAD = {
     "unknown op": (["check", "--op", "conv"], "unknown op 'conv'; valid ops: matmul"),
     "unknown backend": (["check", "--backend", "cublas"], "unknown backend 'cublas'; valid backends:"),
-    "unknown dtype": (["check", "--op", "matmul", "--dtype", "fp64"], "unknown dtype 'fp64'; valid dtypes: fp32, fp16, bf16"),
+    "unknown dtype": (["check", "--op", "matmul", "--dtype", "fp64"], "unknown dtype 'fp64' (did you mean 'fp16'?); valid dtypes: fp32, fp16, bf16"),
     "shape without op": (["check", "--shape", "M=4,N=4,K=4"], "--shape needs a single --op"),
     "missing dimension": (["check", "--op", "matmul", "--shape", "M=4,N=4"], "lacks K"),
     "zero": (["check", "--op", "matmul", "--shape", "M=0,N=4,K=4"], "M=0 must be >= 1"),

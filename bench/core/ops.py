@@ -3,11 +3,14 @@
 An op is a folder kernels/<op>/ with spec.py (its one description) and one kernel module per
 DSL and track: triton_matched.py, tilelang_matched.py, and triton_best.py, tilelang_best.py
 where the op has the best track (spec.TRACKS). Each (DSL, track) is a backend of its own,
-named `<dsl>-<track>` (triton-matched, tilelang-best, ...). Nothing here imports torch or a
-DSL, so `dslbench --help` stays fast.
+named `<dsl>-<track>` (triton-matched, tilelang-best, ...). A kernel written for one GPU arch
+only, kernels/<op>/<dsl>_<track>_<arch>.py (tilelang_best_sm100a.py), replaces <dsl>_<track>.py
+when compiling for that arch (kernel_module). Nothing here imports torch or a DSL (an arch
+variant is imported only when asked for), so `dslbench --help` stays fast.
 """
 import difflib
 import importlib
+import importlib.util
 
 OPS = ("matmul", "act_quant", "attention", "fp8_gemm", "dsa_index", "sparse_mla")
 DSLS = ("triton", "tilelang")
@@ -76,10 +79,63 @@ def split_backend(name):
     return None, None
 
 
-def kernel_module(spec, backend):
-    """The module of a DSL backend: kernels/<op>/<dsl>_<track>.py."""
+def kernel_module(spec, backend, arch=None, dtype=None):
+    """The module of a DSL backend: kernels/<op>/<dsl>_<track>.py, or, compiling for `arch`
+    (e.g. sm_100a), its arch variant kernels/<op>/<dsl>_<track>_<arch>.py (sm100a) where that
+    file exists and takes `dtype` (a variant may list the dtypes it takes in DTYPES)."""
     dsl, track = split_backend(backend)
+    variant = arch_variant(spec, backend, arch)
+    if variant and (dtype is None or dtype in getattr(variant, "DTYPES", (dtype,))):
+        return variant
     return sibling(spec, f"{dsl}_{track}")
+
+
+def cuda_arch(capability):
+    """The arch name of a CUDA device's compute capability: (9, 0) -> 'sm_90a', (10, 0) ->
+    'sm_100a' (the `a` variants from Hopper on, as inspect compiles them), (8, 0) -> 'sm_80'."""
+    major, minor = capability
+    return f"sm_{major}{minor}" + ("a" if major >= 9 else "")
+
+
+def arch_tag(arch):
+    """'sm_100a' -> 'sm100a': how an arch is spelled in a variant's file name."""
+    return arch.replace("_", "")
+
+
+def arch_variant(spec, backend, arch):
+    """The module kernels/<op>/<dsl>_<track>_<arch>.py, or None when there is none."""
+    if not has_variant(spec, backend, arch):
+        return None
+    dsl, track = split_backend(backend)
+    return sibling(spec, f"{dsl}_{track}_{arch_tag(arch)}")
+
+
+def has_variant(spec, backend, arch):
+    """Whether an arch variant file exists for this backend (found without importing it)."""
+    dsl, track = split_backend(backend)
+    return bool(arch) and importlib.util.find_spec(
+        f"{spec.__name__.rpartition('.')[0]}.{dsl}_{track}_{arch_tag(arch)}") is not None
+
+
+def arch_backends(spec, arch):
+    """The op's DSL backends compiled for `arch`: those of its tracks (dsl_backends) and, for a
+    track the spec does not list yet, a backend whose only kernel is an arch variant for `arch`."""
+    listed = dsl_backends(spec)
+    extra = [backend_name(d, t) for t in TRACKS for d in DSLS
+             if backend_name(d, t) not in listed and has_variant(spec, backend_name(d, t), arch)]
+    return listed + extra
+
+
+def backend_configs(spec, backend, dtype, arch=None):
+    """The configs a backend compiles for dtype: the track's shared list (spec.configs_for);
+    for a track the spec does not list yet, the arch variant's own CONFIGS, if it takes dtype."""
+    track = split_backend(backend)[1]
+    if track in tracks(spec):
+        return spec.configs_for(dtype, track)
+    variant = arch_variant(spec, backend, arch)
+    if variant is None or dtype not in getattr(variant, "DTYPES", (dtype,)):
+        return []
+    return list(getattr(variant, "CONFIGS", []))
 
 
 def expand_backends(names, valid):

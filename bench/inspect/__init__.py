@@ -1,5 +1,6 @@
 """`dslbench inspect`: compile every kernel of both DSLs for a GPU arch, with no GPU, and read the
-cubin: compile time, registers, spills, shared memory and the SASS instruction mix.
+cubin: compile time, registers, spills, shared memory and the SASS instruction mix; for AMD
+(gfx942) Triton's amdgcn assembly, and TileLang's HIP source (which needs ROCm to compile).
 
 It answers "what does each DSL make of the same kernel on Hopper?" on any machine: whether the
 tensor-core path is warpgroup MMA (HGMMA, QGMMA for fp8) or the older HMMA, whether loads go
@@ -10,7 +11,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-from bench.core import ops
+from bench.core import mma, ops
 from bench.inspect import toolchain
 from bench.core.records import SCHEMA
 
@@ -23,27 +24,48 @@ def inspect_shape(spec):
 def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every_config=True, track_text=None):
     """Every (op, backend, dtype, config, arch) to compile, each name checked before any compile;
     the two DSLs of a track sit on adjacent rows for the same case. Backends are <dsl>-<track>
-    (a bare DSL name: all its tracks). every_config=False keeps one config per dtype and track,
-    a different one for each dtype in turn (quick, and still covers several)."""
+    (a bare DSL name: all its tracks); an arch variant (kernels/<op>/<dsl>_<track>_<arch>.py)
+    adds its backend for its arch even before the spec lists that track. every_config=False keeps
+    one config per dtype and track, a different one for each dtype in turn (quick, and still
+    covers several)."""
     archs = toolchain.parse_archs(arch_text)
     specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
-    valid = list(dict.fromkeys(b for s in specs for b in ops.dsl_backends(s)))
+    valid = list(dict.fromkeys(b for s in specs for a in archs for b in ops.arch_backends(s, a.name)))
     backends = ops.expand_backends(ops.parse_list(backend_text, [*valid, *ops.DSLS], "backend"), valid)
     tracks = ops.parse_list(track_text, ops.TRACKS, "track")
     dtypes = ops.parse_list(dtype_text, list(dict.fromkeys(d for s in specs for d in s.DTYPES)), "dtype")
-    if any(ops.split_backend(b)[0] == "tilelang" for b in backends):
+    if any(ops.split_backend(b)[0] == "tilelang" for b in backends) and any(a.vendor == "cuda" for a in archs):
         toolchain.nvcc()  # a missing or mixed CUDA wheel: one line, before anything runs
-    toolchain.triton_tool("cuobjdump")
+    if any(a.vendor == "cuda" for a in archs):
+        toolchain.triton_tool("cuobjdump")
     out = []
     for spec in specs:
         shape = inspect_shape(spec)
-        for track in (t for t in ops.tracks(spec) if t in tracks):
-            mine = [b for b in ops.dsl_backends(spec) if b in backends and ops.split_backend(b)[1] == track]
+        for track in (t for t in ops.TRACKS if t in tracks):
             for i, dtype in enumerate(d for d in dtypes if d in spec.DTYPES):
-                configs = spec.configs_for(dtype, track)
-                configs = configs if every_config else configs[i % len(configs):][:1]
-                out += [dict(op=spec.NAME, spec=spec.__name__, backend=b, dtype=dtype, shape=shape, config=c,
-                             arch=a.name) for a in archs for c in configs for b in mine]
+                for arch in archs:
+                    mine = [b for b in ops.arch_backends(spec, arch.name)
+                            if b in backends and ops.split_backend(b)[1] == track]
+                    for backend in mine:
+                        configs = ops.backend_configs(spec, backend, dtype, arch.name)
+                        configs = configs if every_config else configs[i % len(configs):][:1] if configs else []
+                        out += [dict(op=spec.NAME, spec=spec.__name__, backend=backend, dtype=dtype, shape=shape,
+                                     config=c, arch=arch.name) for c in configs]
+    return order(out)
+
+
+def order(job_list):
+    """Jobs grouped as the table reads best: per op, track, dtype and arch, each config's two DSLs
+    on adjacent rows."""
+    def key(job):
+        return (job["op"], ops.split_backend(job["backend"])[1], job["dtype"], job["arch"])
+    groups = {}
+    for job in job_list:
+        groups.setdefault(key(job), []).append(job)
+    out = []
+    for group in groups.values():
+        configs = list(dict.fromkeys(repr(j["config"]) for j in group))
+        out += [j for c in configs for j in group if repr(j["config"]) == c]
     return out
 
 
@@ -57,7 +79,8 @@ def run(job_list, workers=None):
     workers = max(1, min(workers or os.cpu_count() or 1, len(job_list)))
     backends = sorted({ops.split_backend(j["backend"])[0] for j in job_list})
     context = multiprocessing.get_context("spawn")  # fresh interpreters: see worker.py
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init, initargs=(job_list[0]["arch"], backends))
+    archs = list(dict.fromkeys(j["arch"] for j in job_list))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init, initargs=(archs, backends))
     try:
         futures = [pool.submit(compile_case, job) for job in job_list]
         for job, future in zip(job_list, futures):
@@ -79,7 +102,7 @@ def outcome(future):
 def record(job, result, environment, utc, workers):
     """A result record as `run` writes them, of kind "inspect": compile facts under metrics."""
     metrics = result["metrics"]
-    return {
+    out = {
         "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"],
         "dsl": ops.split_backend(job["backend"])[0], "track": ops.split_backend(job["backend"])[1], "dtype": job["dtype"],
         "shape": dict(job["shape"]), "config": job["config"], "arch": job["arch"],
@@ -87,3 +110,7 @@ def record(job, result, environment, utc, workers):
         "compile_ms": metrics.get("compile_ms"), "concurrent_compiles": workers,
         "metrics": metrics, "env": environment, "utc": utc,
     }
+    # The tensor-core path by the rule of bench/core/mma.py: native, fallback or failed.
+    out["tensor_core"] = {"path": mma.classify(out), "families": mma.families(out),
+                          "native": mma.NATIVE.get(job["arch"], {}).get(job["dtype"])}
+    return out

@@ -1,4 +1,5 @@
-"""`dslbench inspect`: the table (or JSON) of compile facts, one row per kernel x dtype x config x arch."""
+"""`dslbench inspect`: the table (or JSON) of compile facts, one row per kernel x dtype x config x arch,
+then, over several archs, the portability matrix (each kernel x arch: native / fallback / failed)."""
 import json
 import time
 
@@ -13,7 +14,9 @@ def cmd_inspect(args):
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs} must be >= 1")
-    job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch, track_text=args.track)  # input errors first
+    every_config = getattr(args, "configs", "all") != "one"
+    job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch, every_config,
+                                   track_text=args.track)  # input errors first
     t0 = time.perf_counter()
     records = []
     if not args.json:
@@ -25,10 +28,17 @@ def cmd_inspect(args):
             append(args.out, record)
         if not args.json:
             print(table.render(table.row(record)), flush=True)
-    failed = [r for r in records if r["status"] != "compiled"]
+    failed = [r for r in records if r["status"] == "error"]
     if args.json:
         print(json.dumps(clean(records), indent=1))
     else:
         print(table.LEGEND)
-        print(f"{len(records) - len(failed)} compiled, {len(failed)} failed in {time.perf_counter() - t0:.0f} s")
+        if len({r["arch"] for r in records}) > 1:  # the portability matrix: one kernel across archs
+            print("\n".join(table.matrix_lines(records)))
+        counts = {s: sum(r["status"] == s for r in records) for s in ("lowered", "skipped")}
+        more = "".join(f", {n} {s}" for s, n in counts.items() if n)
+        print(f"{len(records) - len(failed) - sum(counts.values())} compiled{more}, {len(failed)} failed "
+              f"in {time.perf_counter() - t0:.0f} s")
+        if counts["lowered"]:
+            print("lowered: TileLang's HIP source for AMD; compiling it needs ROCm's hipcc/amdclang, not installed here")
     return 1 if failed else 0

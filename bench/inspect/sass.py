@@ -20,7 +20,7 @@ INSTRUCTION = re.compile(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_
 VARIANTS = ("WARPGROUP.ARRIVE",)
 # Matrix instructions, kept with their shape and types too (HGMMA.64x256x16.F32.BF16): the
 # instruction shape is part of the code path (a 64x256 MMA vs two 64x128 ones).
-MMA_OPCODES = ("HGMMA", "QGMMA", "HMMA", "IMMA", "UTCHMMA", "UTCQMMA", "UTCOMMA", "UTCIMMA")
+MMA_OPCODES = ("HGMMA", "QGMMA", "IGMMA", "HMMA", "QMMA", "IMMA", "UTCHMMA", "UTCQMMA", "UTCOMMA", "UTCIMMA")  # QMMA: Ada's fp8
 PTXAS = {
     "stack_bytes": re.compile(r"(\d+) bytes stack frame"),
     "spill_store_bytes": re.compile(r"(\d+) bytes spill stores"),
@@ -32,7 +32,8 @@ PTXAS_ENTRY = re.compile(r"Compiling entry function '([^']+)'")
 RESOURCES = re.compile(r"REG:(\d+)")
 RESOURCES_ENTRY = re.compile(r"^\s*Function ([^\s:]+):", re.M)
 SASS_ENTRY = re.compile(r"^\s*Function : (\S+)", re.M)
-SUMMED = ("spill_store_bytes", "spill_load_bytes")
+SUMMED = ("spill_store_bytes", "spill_load_bytes", "vgpr_spill_count", "sgpr_spill_count")  # AMD: spilled registers
+COUNTED = ("sass", "amdgcn", "mma")  # instruction counts: SASS opcodes, amdgcn mnemonics, matrix instructions
 
 
 def analyze(cubin: bytes, ptxas_log: str) -> dict:
@@ -72,10 +73,10 @@ def combine(kernels: dict, main: str) -> dict:
     if len(kernels) == 1:
         return dict(next(iter(kernels.values())))
     metrics = dict(kernels[main])
-    for key in SUMMED:
+    for key in (k for k in SUMMED if k in metrics):
         values = [k.get(key) for k in kernels.values()]
         metrics[key] = None if None in values else sum(values)
-    for key in ("sass", "mma"):
+    for key in (k for k in COUNTED if k in metrics):
         metrics[key] = dict(sum((Counter(k.get(key) or {}) for k in kernels.values()), Counter()).most_common())
     metrics["kernels"] = [{"name": name, **{k: v for k, v in m.items() if k != "kernels"}} for name, m in kernels.items()]
     metrics["main_kernel"] = main

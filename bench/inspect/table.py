@@ -1,5 +1,7 @@
 """The terminal table of `dslbench inspect`: one row per (op, dtype, config, arch, DSL), the two
-DSLs on adjacent rows. Counts are static SASS instructions ('.' where there are none)."""
+DSLs on adjacent rows. Counts are static SASS instructions ('.' where there are none). Then the
+portability matrix: each kernel x arch, native / fallback / failed (bench/core/mma.py)."""
+from bench.core import mma
 
 # (column, width, SASS opcodes summed into it). Tensor cores: HGMMA/QGMMA are Hopper's warpgroup
 # MMA (fp16/bf16/tf32, fp8), HMMA the older warp-level MMA, UTC*MMA Blackwell's tcgen05 MMA. Loads: UTMALDG/UTMASTG are TMA, LDGSTS is
@@ -12,7 +14,9 @@ COUNTS = [
     ("WG.ARV", 6, ("WARPGROUP.ARRIVE",)), ("BAR", 4, ("BAR",)), ("SHFL", 4, ("SHFL",)),
 ]
 COLUMNS = [("op", 10), ("backend", 16), ("dtype", 5), ("arch", 7), ("config", 18), ("thr", 4), ("regs", 4),
-           ("spill_B", 7), ("smem_KiB", 8), ("compile_s", 9)] + [(name, width) for name, width, _ in COUNTS]
+           ("spill_B", 7), ("smem_KiB", 8), ("compile_s", 9)] + [(name, width) for name, width, _ in COUNTS] + [
+           ("MFMA", 5), ("src", 6), ("tensor core", 16)]
+SOURCE = {"sass": "sass", "amdgcn": "amdgcn", "hip-source": "hip"}
 
 
 def config_text(config):
@@ -26,16 +30,36 @@ def config_text(config):
     return " ".join(([blocks] if blocks else []) + rest)
 
 
+def spill_text(m):
+    """NVIDIA: spill stores/loads in bytes; AMD: spilled VGPRs/SGPRs (counts, as the code object
+    says); '?' where unknown (HIP source, not compiled)."""
+    if m.get("spill_store_bytes") is not None:
+        return f"{m['spill_store_bytes']}/{m['spill_load_bytes']}"
+    if m.get("vgpr_spill_count") is not None:
+        return f"v{m['vgpr_spill_count']}/s{m['sgpr_spill_count']}"
+    return "?"
+
+
+def time_text(m):
+    """Seconds from source to machine code; for HIP source only lowered, the lowering's, marked L."""
+    if m.get("compile_ms") is not None:
+        return f"{m['compile_ms'] / 1e3:.2f}"
+    return f"{m['lower_ms'] / 1e3:.2f}L" if m.get("lower_ms") is not None else "?"
+
+
 def row(record):
     m = record["metrics"]
     head = [record["op"], record["backend"], record["dtype"], record["arch"], config_text(record["config"])]
-    if record["status"] != "compiled":
+    if record["status"] not in ("compiled", "lowered"):
         return head + [f"{record['status']}: {record['reason']}"]
-    spill = f"{m['spill_store_bytes']}/{m['spill_load_bytes']}" if m.get("spill_store_bytes") is not None else "?"
-    facts = [m["threads"], m["registers"], spill, f"{m['smem_bytes'] / 1024:.1f}", f"{m['compile_ms'] / 1e3:.2f}"]
-    sass = m["sass"]
+    facts = [m.get("threads"), m.get("registers") if m.get("registers") is not None else "?", spill_text(m),
+             f"{m['smem_bytes'] / 1024:.1f}", time_text(m)]
+    sass = m.get("sass") or {}
     counts = [sum(sass.get(op, 0) for op in opcodes) or "." for _, _, opcodes in COUNTS]
-    return head + facts + counts
+    mfma = sum(n for name, n in (m.get("mma") or {}).items() if mma.family(name) in ("MFMA", "MFMA-fp8")) or "."
+    path = record.get("tensor_core") or {"path": mma.classify(record), "families": mma.families(record)}
+    return head + facts + counts + [mfma, SOURCE.get(m.get("source"), "sass"),
+                                    f"{path['path']} {'+'.join(path['families']) or 'none'}"]
 
 
 def render(cells):
@@ -48,5 +72,28 @@ def header():
     return render([name for name, _ in COLUMNS])
 
 
-LEGEND = ("spill_B: spill stores/loads in bytes; smem: static + dynamic shared memory; compile_s: cold, "
-          "from Python source to cubin; counts: static SASS instructions (WG.ARV = WARPGROUP.ARRIVE)")
+LEGEND = ("regs: registers per thread (AMD: VGPRs, AGPRs included); spill_B: spill stores/loads in bytes (AMD: "
+          "spilled VGPRs/SGPRs, counts); smem: static + dynamic shared memory (AMD: LDS); compile_s: cold, from "
+          "Python source to machine code (L: lowered to HIP source only); counts: static SASS instructions "
+          "(WG.ARV = WARPGROUP.ARRIVE), MFMA: static amdgcn MFMA instructions (hip: intrinsic calls in the "
+          "source); src: what was read (sass, amdgcn, hip source); tensor core: native / fallback by the "
+          "rule of bench/core/mma.py")
+
+
+def matrix_lines(records):
+    """The portability matrix: one row per op, dtype and backend, one column per arch; each cell
+    native / fallback / failed and the matrix instruction family (bench/core/mma.py)."""
+    cells = mma.matrix(records)
+    if not cells:
+        return []
+    archs = mma.archs_of(records)
+    widths = [10, 5, 16] + [max(24, len(a)) for a in archs]
+    def line(values):
+        return "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()
+    lines = ["", "Portability matrix (tensor-core path per arch; native = the arch's newest matrix "
+             "instruction for the dtype: " + ", ".join(f"{a} {mma.NATIVE[a].get('bf16')}" for a in archs
+                                                        if a in mma.NATIVE) + " for bf16):",
+             line(["op", "dtype", "backend", *archs])]
+    for (op, dtype, backend), row_cells in cells.items():
+        lines.append(line([op, dtype, backend, *(mma.cell_text(row_cells.get(a)) for a in archs)]))
+    return lines

@@ -1,5 +1,8 @@
 """The compilers `dslbench inspect` drives, found without a GPU, and the archs it targets.
 
+AMD (gfx942): Triton's own LLVM compiles to amdgcn assembly and a code object with no ROCm
+installed; TileLang lowers to HIP source, whose compile needs ROCm's hipcc/amdclang (not here).
+
 Triton brings its own ptxas, cuobjdump and nvdisasm (triton/backends/nvidia/bin). TileLang emits
 CUDA source, which nvcc from NVIDIA's pip wheels turns into a cubin; those wheels are the
 `inspect` extra, all pinned to one CUDA release (a newer cicc with an older ptxas fails with
@@ -28,24 +31,47 @@ CUDA_WHEELS = {
 
 @dataclass(frozen=True)
 class Arch:
-    """One compile target: Triton's capability number, TileLang's and nvcc's arch names."""
-    name: str  # what the user types, e.g. sm_90a
-    capability: int  # Triton's GPUTarget("cuda", capability, 32); from 90 on it builds the `a` variant
+    """One compile target: Triton's GPUTarget, TileLang's target and nvcc's arch names."""
+    name: str  # what the user types, e.g. sm_90a or gfx942
+    capability: int | None  # Triton's GPUTarget("cuda", capability, 32); from 90 on it builds the `a` variant
+    vendor: str = "cuda"  # "cuda" (SASS via ptxas/nvcc) or "hip" (AMD: amdgcn from Triton, HIP source from TileLang)
 
     @property
     def compute(self):
         return self.name.replace("sm_", "compute_")
 
+    def triton_target(self):
+        """Triton's GPUTarget: CUDA with 32-thread warps, or HIP for a CDNA arch with 64-lane waves."""
+        from triton.backends.compiler import GPUTarget
 
-# Ampere, Ada, Hopper (warpgroup MMA and TMA need the `a` variant), Blackwell.
-ARCHS = {a.name: a for a in (Arch("sm_80", 80), Arch("sm_89", 89), Arch("sm_90a", 90), Arch("sm_100a", 100))}
+        if self.vendor == "hip":
+            return GPUTarget("hip", self.name, 64)
+        return GPUTarget("cuda", self.capability, 32)
+
+    def tilelang_target(self):
+        """TileLang's (TVM's) target: CUDA for sm_XX, HIP for gfx942 (lowering only: see tilelang_build)."""
+        import tvm
+
+        if self.vendor == "hip":
+            return tvm.target.Target({"kind": "hip", "mcpu": self.name})
+        return tvm.target.Target({"kind": "cuda", "arch": self.name})
+
+
+# Ampere, Ada, Hopper (warpgroup MMA and TMA need the `a` variant), Blackwell (tcgen05 needs
+# sm_100a), and AMD's MI300 (CDNA3, gfx942; Triton compiles it, TileLang lowers it to HIP source).
+ARCHS = {a.name: a for a in (Arch("sm_80", 80), Arch("sm_89", 89), Arch("sm_90a", 90), Arch("sm_100a", 100),
+                             Arch("gfx942", None, "hip"))}
+ALL = "all"
 
 
 def parse_archs(text):
+    """'sm_90a,gfx942' -> [Arch, Arch]; 'all' -> every arch; None -> sm_90a."""
     names = [t.strip() for t in (text or "sm_90a").split(",") if t.strip()]
+    if ALL in names:
+        names = list(ARCHS)
     for name in names or [""]:
         if name not in ARCHS:
-            raise UsageError(f"unknown arch {name!r}; valid archs: {', '.join(ARCHS)}")
+            raise UsageError(f"unknown arch {name!r}; valid archs: {', '.join(ARCHS)} (or {ALL})")
     return [ARCHS[n] for n in dict.fromkeys(names)]
 
 

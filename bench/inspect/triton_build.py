@@ -1,4 +1,5 @@
-"""Compile kernels/<op>/triton_<track>.py for a GPU arch without a GPU, exactly as a launch would.
+"""Compile kernels/<op>/triton_<track>.py for a GPU arch without a GPU, exactly as a launch would
+(NVIDIA: a cubin; AMD gfx942: amdgcn assembly and a code object, from Triton's own LLVM).
 
 The host wrapper <op>(*inputs, *outputs, **flags, **config) is called on meta tensors (shapes
 and dtypes, no memory) with every @triton.jit kernel of the module swapped for a recorder,
@@ -26,7 +27,7 @@ class Recorder:
         return lambda *args, **kwargs: self.calls.append((self.name, args, kwargs))
 
 
-def launches(spec, backend, shape, dtype, config):
+def launches(spec, backend, shape, dtype, config, arch=None):
     """[(the JITFunction, args, kwargs)] of the wrapper's launches for this case, in order, on
     meta tensors; one per kernel (a split-KV pass and its combine are two). Every @triton.jit
     function of the kernel module is swapped for a recorder while the wrapper runs."""
@@ -34,7 +35,7 @@ def launches(spec, backend, shape, dtype, config):
 
     from bench.core.ops import kernel_module
 
-    module = kernel_module(spec, backend)
+    module = kernel_module(spec, backend, arch, dtype)
     op, name = spec.NAME, f"{spec.NAME}_kernel"
     if not isinstance(getattr(module, name, None), JITFunction):
         raise RuntimeError(f"{module.__name__}.{name} is a {type(getattr(module, name, None)).__name__}, not a "
@@ -63,23 +64,24 @@ def launches(spec, backend, shape, dtype, config):
 
 def compile_triton(spec, backend, shape, dtype, config, arch):
     """Compile every kernel the wrapper launches, cold (an empty cache), for `arch`:
-    ([(cubin, ptxas log, {kernel name: threads, dynamic shared memory})], facts)."""
+    ([(cubin, ptxas log, {kernel name: threads, dynamic shared memory})], facts); for an AMD
+    arch the amdgcn assembly stands where the cubin does (facts["source"] says which)."""
     parts, compile_ms = [], 0.0
-    for kernel, args, kwargs in launches(spec, backend, shape, dtype, config):
-        cubin, log, name, facts, ms = compile_launch(kernel, args, kwargs, arch)
-        parts.append((cubin, log, {name: facts}))
+    for kernel, args, kwargs in launches(spec, backend, shape, dtype, config, arch.name):
+        binary, log, name, facts, ms = compile_launch(kernel, args, kwargs, arch)
+        parts.append((binary, log, {name: facts}))
         compile_ms += ms
-    return parts, {"compile_ms": compile_ms}
+    return parts, {"compile_ms": compile_ms, "source": "amdgcn" if arch.vendor == "hip" else "sass"}
 
 
 def compile_launch(kernel, args, kwargs, arch):
-    """One launch compiled as Triton's JIT would compile it on that GPU."""
+    """One launch compiled as Triton's JIT would compile it on that GPU: (cubin, or amdgcn
+    assembly for AMD, the ptxas log, kernel name, {threads, dynamic shared memory}, ms)."""
     import triton
-    from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource, make_backend
     from triton.runtime.jit import create_function_from_signature
 
-    target = GPUTarget("cuda", arch.capability, 32)
+    target = arch.triton_target()
     backend = make_backend(target)
     binder = create_function_from_signature(kernel.signature, kernel.params, backend)
     bound, specialization, options = binder(*args, **kwargs)
@@ -94,8 +96,9 @@ def compile_launch(kernel, args, kwargs, arch):
                                       options=options.__dict__)
         compile_ms = (time.perf_counter() - t0) * 1e3
     meta = compiled.metadata
-    facts = {"threads": meta.num_warps * 32 * meta.num_ctas, "dynamic_smem_bytes": meta.shared}
-    return compiled.asm["cubin"], log.getvalue(), meta.name, facts, compile_ms
+    facts = {"threads": meta.num_warps * target.warp_size * meta.num_ctas, "dynamic_smem_bytes": meta.shared}
+    binary = compiled.asm["amdgcn"] if arch.vendor == "hip" else compiled.asm["cubin"]
+    return binary, log.getvalue(), meta.name, facts, compile_ms
 
 
 def warm_up(arch):
@@ -103,7 +106,6 @@ def warm_up(arch):
     backend) is not charged to whichever real kernel a worker happens to compile first."""
     import triton
     import triton.language as tl
-    from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     @triton.jit
@@ -112,4 +114,4 @@ def warm_up(arch):
 
     with tempfile.TemporaryDirectory(prefix="dslbench-triton-") as cache, contextlib.redirect_stdout(io.StringIO()):
         os.environ["TRITON_CACHE_DIR"] = cache
-        triton.compile(ASTSource(fill, {"x_ptr": "*fp32"}), target=GPUTarget("cuda", arch.capability, 32))
+        triton.compile(ASTSource(fill, {"x_ptr": "*fp32"}), target=arch.triton_target())

@@ -12,7 +12,9 @@ from bench.core.ops import split_backend
 from bench.inspect.toolchain import ARCHS
 
 
-def init(arch, backends):
+def init(archs, backends):
+    """Import what the compiles need and warm Triton up once for each arch (its NVIDIA and AMD
+    backends each load once)."""
     os.environ.pop("TRITON_INTERPRET", None)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton's default, said aloud (silences a warning)
     import torch  # noqa: F401  (imported here, not inside the first timed compile)
@@ -22,14 +24,19 @@ def init(arch, backends):
     if "triton" in backends:
         from bench.inspect.triton_build import warm_up
 
-        warm_up(ARCHS[arch])
+        for arch in archs:
+            warm_up(ARCHS[arch])
 
 
 def compile_case(job):
     """{status, reason, metrics} for one job (op, its spec module, backend, dtype, shape, config, arch).
     A backend that launches several kernels gets the main one's metrics (the largest), spills and
-    instruction counts summed over all, and each kernel's own under metrics["kernels"]."""
-    from bench.inspect.sass import analyze, combine
+    instruction counts summed over all, and each kernel's own under metrics["kernels"].
+    status: compiled (machine code read: SASS, or amdgcn for Triton on AMD), lowered (TileLang on
+    AMD: HIP source only, which needs ROCm's compiler), skipped (the kernel refused the shape:
+    kernels.Skip), error."""
+    from bench.inspect.sass import combine
+    from kernels import Skip
 
     try:
         spec = importlib.import_module(job["spec"])
@@ -39,15 +46,37 @@ def compile_case(job):
             from bench.inspect.tilelang_build import compile_tilelang as build
         parts, facts = build(spec, job["backend"], job["shape"], job["dtype"], job["config"], ARCHS[job["arch"]])
         kernels = {}
-        for cubin, log, launched in parts:
-            for name, metrics in analyze(cubin, log).items():
+        for binary, log, launched in parts:
+            for name, metrics in read(binary, log, facts["source"], launched).items():
                 metrics.update(launched.get(name) or (next(iter(launched.values())) if len(launched) == 1 else {}))
                 metrics["smem_bytes"] = (metrics["static_smem_bytes"] or 0) + metrics.get("dynamic_smem_bytes", 0)
                 kernels[name] = metrics
-        main = max(kernels, key=lambda n: sum(kernels[n]["sass"].values()))
-        return {"status": "compiled", "reason": "", "metrics": {**facts, **combine(kernels, main)}}
+        main = max(kernels, key=lambda n: sum((kernels[n].get("sass") or kernels[n].get("amdgcn") or
+                                                kernels[n].get("mma") or {}).values()))
+        metrics = {**facts, **combine(kernels, main)}
+        if facts["source"] == "hip-source":
+            return {"status": "lowered", "reason": NOT_COMPILED_HIP, "metrics": metrics}
+        return {"status": "compiled", "reason": "", "metrics": metrics}
+    except Skip as exc:
+        return {"status": "skipped", "reason": str(exc), "metrics": {}}
     except Exception as exc:  # a config that does not compile for this arch is a result
         return {"status": "error", "reason": one_line(exc), "metrics": {}}
+
+
+NOT_COMPILED_HIP = ("lowered to HIP source only: compiling it needs ROCm's hipcc/amdclang, not installed here "
+                    "(registers, spills and instruction counts unknown)")
+
+
+def read(binary, log, source, launched):
+    """{kernel name: metrics} from what a build produced: a cubin (SASS), Triton's amdgcn
+    assembly, or TileLang's HIP source (one entry per kernel it launches)."""
+    from bench.inspect import amdgcn, sass
+
+    if source == "sass":
+        return sass.analyze(binary, log)
+    if source == "amdgcn":
+        return amdgcn.analyze(binary)
+    return amdgcn.analyze_hip_source(binary, launched)
 
 
 def one_line(exc):

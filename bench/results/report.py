@@ -1,15 +1,16 @@
 """`dslbench report RUN.jsonl [--out DIR]`: a markdown report with PNG plots, ending in a verdict.
 
 Per op and dtype: TFLOP/s per backend across shapes and the speed over the vendor baseline;
-correctness; compile and autotune time; the `dslbench inspect` metrics when the file has them;
-lines of kernel code per DSL. A CPU-path run renders too, marked as not performance data.
+correctness; compile and autotune time; the `dslbench inspect` metrics when the file has them,
+and the portability matrix across GPU archs (bench/results/portability.py); lines of kernel code per DSL. A CPU-path run renders too, marked as not performance data.
 """
 import statistics
 from pathlib import Path
 
 from bench.results import analysis as an
-from bench.results import codesize, plots, verdict
+from bench.results import codesize, plots, portability, verdict
 from bench.results.markdown import num, table
+from bench.core import mma
 from bench.core.records import load
 from bench.core.ops import TRACKS, backend_name, shape_str
 
@@ -18,7 +19,9 @@ NOT_PERFORMANCE = ("> **CPU-path run: not performance data.** Triton ran in its 
                    "of correctness, code size and compile cost.")
 # SASS opcodes that tell the code path: warpgroup MMA (HGMMA, QGMMA for fp8) or the older HMMA;
 # TMA loads (UTMALDG) or cp.async (LDGSTS); shared-memory traffic; barriers.
-OPCODES = ("HGMMA", "QGMMA", "HMMA", "UTMALDG", "UTMASTG", "LDGSTS", "LDSM", "LDS", "STS", "STSM", "LDG", "STG", "BAR")
+# UTC*MMA: Blackwell's tcgen05; QMMA: Ada's fp8 mma.sync; MFMA: AMD's (from the amdgcn or HIP source).
+OPCODES = ("UTCHMMA", "UTCQMMA", "HGMMA", "QGMMA", "HMMA", "QMMA", "MFMA", "UTMALDG", "UTMASTG", "LDGSTS", "LDSM", "LDS",
+           "STS", "STSM", "LDG", "STG", "BAR")
 INSPECT_METRICS = ("compile_ms", "registers", "spill_store_bytes", "spill_load_bytes", "smem_bytes", "threads")
 
 
@@ -168,12 +171,21 @@ def compile_section(groups, out, performance):
     return lines, pngs
 
 
+def instruction_counts(r):
+    """{opcode: static count}: SASS opcodes, plus MFMA (AMD matrix instructions, amdgcn or HIP source)."""
+    m = r.get("metrics") or {}
+    counts = dict(m.get("sass") or {})
+    mfma = sum(n for name, n in (m.get("mma") or {}).items() if (mma.family(name) or "").startswith("MFMA"))
+    return {**counts, "MFMA": mfma} if mfma else counts
+
+
 def inspect_row(r, metrics, opcodes):
     m = r.get("metrics") or {}
-    sass = m.get("sass") or {}
+    sass = instruction_counts(r)
+    total = m.get("sass") or m.get("amdgcn") or {}
     return [r.get("op"), r.get("backend"), r.get("dtype"), an.config_text(r.get("config")), r.get("arch", "-"),
             r.get("status", "-"), *(num(m.get(k, r.get(k)), ".4g") for k in metrics),
-            *(sass.get(o, 0) for o in opcodes), sum(sass.values()) if sass else "-"]
+            *(sass.get(o, 0) for o in opcodes), sum(total.values()) if total else "-"]
 
 
 def inspect_section(inspects):
@@ -184,7 +196,7 @@ def inspect_section(inspects):
         return {k for k, v in (r.get("metrics") or {}).items() if isinstance(v, (int, float))}
     present = set().union(*(scalars(r) for r in inspects))
     metrics = [k for k in INSPECT_METRICS if k in present] or sorted(present)
-    opcodes = [o for o in OPCODES if any(((r.get("metrics") or {}).get("sass") or {}).get(o) for r in inspects)]
+    opcodes = [o for o in OPCODES if any(instruction_counts(r).get(o) for r in inspects)]
     shapes = sorted({shape_str(r["shape"]) for r in inspects if r.get("shape")})
     lines = ["## Compiled code (dslbench inspect)", "",
              f"Each config compiled cold for the GPU arch without a GPU (shape {', '.join(shapes) or '-'}); "
@@ -234,7 +246,8 @@ def write(path, out=None):
     compile_lines, compile_pngs = compile_section(groups, out, performance) if cases else ([], [])
     verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out)
     lines = [*header(path, cases, machines, performance), *perf_lines, *(correctness_section(groups) if cases else []),
-             *compile_lines, *inspect_section(inspects), *code_section(sizes, counted_where), *verdict_lines]
+             *compile_lines, *inspect_section(inspects), *portability.section(inspects, list(sizes)),
+             *code_section(sizes, counted_where), *verdict_lines]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report, perf_pngs + compile_pngs + verdict_pngs

@@ -10,15 +10,15 @@ track (the same code path in both DSLs) explains a gap as code generation.
 """
 import statistics
 
+from bench.core import mma
 from bench.core.ops import DSLS, shape_str
 from bench.results import analysis as an
-from bench.results import plots
+from bench.results import plots, portability
 from bench.results.markdown import table
 
 PARITY = 0.9  # TileLang at >= 0.9x Triton's speed (geometric mean over shapes) counts as on par
 WIN = 1.05  # a shape is won by the DSL that is faster by more than 5%
 MAX_WINS_SHOWN = 3  # per DSL, group and track: the largest wins, with their evidence
-MMA = ("HGMMA", "QGMMA", "HMMA", "IMMA", "UTCHMMA", "UTCQMMA")
 NAMES = {"triton": "Triton", "tilelang": "TileLang"}
 
 
@@ -166,7 +166,7 @@ def codegen(record):
         "registers": m.get("registers"),
         "spill bytes": (m.get("spill_store_bytes") or 0) + (m.get("spill_load_bytes") or 0),
         "shared KiB": round(m["smem_bytes"] / 1024) if m.get("smem_bytes") is not None else None,
-        "MMA": "+".join(o for o in MMA if sass.get(o)) or "none",
+        "MMA": "+".join(mma.families(record)) or "none",  # SASS or AMD (MFMA) matrix instructions
         "loads": "TMA" if sass.get("UTMALDG") else "cp.async" if sass.get("LDGSTS") else "plain",
     }
 
@@ -331,6 +331,8 @@ def section(groups, inspects, sizes, performance, out):
     """The verdict's markdown lines and its plots."""
     lines = ["## Verdict: is TileLang a real alternative to Triton?", ""]
     pngs = []
+    carried = portability.finding(inspects)
+    lines += [f"**Portability** (`dslbench inspect`, no GPU): {carried}", ""] if carried else []
     if not groups:
         lines += ["No case records in this file: speed and correctness are not assessed. What the kernel "
                   "sources and the compiled code show:", ""]

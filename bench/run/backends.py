@@ -11,6 +11,8 @@ Conventions every op folder follows, so that this file needs no per-op code. A D
 - Either may define workspace(shape, dtype, config, device) -> {name: tensor}: scratch
   buffers (split-KV partials, ...) allocated once, outside the timed call, and passed after
   the outputs (Triton: as keywords; TileLang: as the prim_func's next parameters, in order).
+- On a GPU, an arch variant kernels/<op>/<dsl>_<track>_<arch>.py (e.g. tilelang_best_sm100a.py on
+  a compute capability 10.0 device) replaces <dsl>_<track>.py (bench/core/ops.py, kernel_module).
 - kernels/<op>/baselines.py maps a vendor backend name to fn(*inputs, *outputs, **flags);
   fn.outputs, if set, names the outputs it produces (e.g. SDPA: o but no lse): only those are checked.
 On the CPU, Triton runs in its interpreter and TileLang through its C backend; a dtype
@@ -27,7 +29,7 @@ from typing import Callable
 
 import torch
 
-from bench.core.ops import dsl_backends, kernel_module, sibling, split_backend
+from bench.core.ops import cuda_arch, dsl_backends, kernel_module, sibling, split_backend
 from bench.run import timing
 from kernels import Skip, dtypes  # noqa: F401  (Skip: bench.run.backends.Skip for the harness)
 
@@ -86,11 +88,17 @@ def load_triton(spec, backend, device):
     TRITON_INTERPRET is read when @triton.jit decorates, so it must be set before import."""
     if device == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"
-    module = kernel_module(spec, backend)
+    module = kernel_module(spec, backend, device_arch(device))
     interpreted = type(getattr(module, f"{spec.NAME}_kernel")).__name__ == "InterpretedFunction"
     if interpreted != (device == "cpu"):
         raise RuntimeError(f"{module.__name__} was imported before TRITON_INTERPRET was set for {device}")
     return module
+
+
+def device_arch(device):
+    """The GPU's arch name (sm_100a on a B200), which picks an arch variant of a kernel
+    (kernels/<op>/<dsl>_<track>_<arch>.py) where one exists; None on the CPU."""
+    return cuda_arch(torch.cuda.get_device_capability()) if device == "cuda" else None
 
 
 def emulate(tensors, native):
@@ -327,7 +335,7 @@ def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device):
 
     tilelang.disable_cache()  # compile times are cold, as Triton's
     logging.getLogger("tilelang").setLevel(logging.WARNING)
-    module = kernel_module(spec, backend)
+    module = kernel_module(spec, backend, device_arch(device), dtype)
     factory = getattr(module, f"{spec.NAME}_kernel")
     pass_configs = getattr(module, "PASS_CONFIGS", {})
 

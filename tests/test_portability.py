@@ -1,0 +1,297 @@
+"""The portability matrix: what each DSL's kernels become on Ampere, Ada, Hopper, Blackwell and AMD.
+
+PINNED is today's matrix for matmul and attention bf16 (one config per backend, compiled by
+`dslbench inspect` for every arch). A new Triton or TileLang release that moves a kernel to
+another tensor-core path (or breaks its compile) fails test_the_matrix_is_pinned, naming the
+cell that moved. To re-pin after a deliberate change: run
+
+    python -m bench inspect --arch all --op matmul,attention --dtype bf16 --jobs 2
+
+and copy the matrix it prints into PINNED. The rule that makes a cell native / fallback / failed
+is in bench/core/mma.py; the parsing tests below need no compiler.
+"""
+import pytest
+
+from bench import inspect as compile_report
+from bench.core import mma, ops
+from bench.inspect import amdgcn, table, toolchain
+from bench.results import portability
+
+# (op, dtype, backend) -> {arch: cell}. "native X": every matrix instruction is the arch's newest
+# for bf16 (HMMA sm_80/sm_89, HGMMA sm_90a, UTCHMMA sm_100a, MFMA gfx942); "fallback X": an older
+# one; "(source)": read from TileLang's HIP source (ROCm's compiler is not installed here).
+# tilelang-best exists for sm_100a only, as kernels/matmul/tilelang_best_sm100a.py, until the
+# best track lands for every arch.
+PINNED = {
+    ("matmul", "bf16", "triton-matched"): {
+        "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
+        "gfx942": "native MFMA"},
+    ("matmul", "bf16", "tilelang-matched"): {
+        "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
+        "gfx942": "native MFMA (source)"},
+    ("matmul", "bf16", "tilelang-best"): {"sm_100a": "native UTCHMMA"},
+    ("attention", "bf16", "triton-matched"): {
+        "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
+        "gfx942": "native MFMA"},
+    ("attention", "bf16", "tilelang-matched"): {
+        "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
+        "gfx942": "native MFMA (source)"},
+}
+
+
+def extra_missing():
+    try:
+        toolchain.nvcc()
+    except ops.UsageError as exc:
+        return str(exc)
+    return None
+
+
+needs_extra = pytest.mark.skipif(extra_missing() is not None,
+                                 reason=f"the `inspect` extra is not installed: {extra_missing()}")
+
+
+def measured_matrix(records):
+    return {row: {arch: mma.cell_text(c) for arch, c in cells.items()} for row, cells in mma.matrix(records).items()}
+
+
+def moved(pinned, measured):
+    """One line per cell that differs: 'matmul bf16 tilelang-matched sm_100a: pinned X, now Y'."""
+    out = []
+    for row in sorted(set(pinned) | set(measured)):
+        was, now = pinned.get(row, {}), measured.get(row, {})
+        for arch in sorted(set(was) | set(now)):
+            if was.get(arch) != now.get(arch):
+                out.append(f"{' '.join(row)} {arch}: pinned {was.get(arch, 'no kernel')!r}, now {now.get(arch, 'no kernel')!r}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def records():
+    """matmul and attention bf16, one config per backend, every arch, two compiles at a time."""
+    job_list = compile_report.jobs("matmul,attention", dtype_text="bf16", arch_text="all", every_config=False)
+    return list(compile_report.run(job_list, workers=2))
+
+
+@needs_extra
+def test_the_matrix_is_pinned(records):
+    errors = [f"{r['op']} {r['backend']} {r['arch']}: {r['reason']}" for r in records if r["status"] == "error"]
+    changes = moved(PINNED, measured_matrix(records))
+    assert not changes, ("the portability matrix moved (a DSL release changed a kernel's tensor-core path; re-pin "
+                         "PINNED if that is expected):\n" + "\n".join(changes) + ("\n" + "\n".join(errors) if errors else ""))
+
+
+@needs_extra
+def test_every_record_says_what_it_read_and_what_it_could_not(records):
+    for r in records:
+        m, where = r["metrics"], f"{r['op']} {r['backend']} {r['arch']}"
+        if r["arch"] == "gfx942" and r["dsl"] == "tilelang":
+            assert r["status"] == "lowered" and "ROCm" in r["reason"], where  # honest: not compiled here
+            assert m["source"] == "hip-source" and m["registers"] is None and m["lower_ms"] > 0, where
+        else:
+            assert r["status"] == "compiled", f"{where}: {r['reason']}"
+            assert m["source"] == ("amdgcn" if r["arch"] == "gfx942" else "sass"), where
+            assert 0 < m["registers"] <= 512 and m["compile_ms"] > 0, where
+        assert m["smem_bytes"] > 0 and m["threads"] >= 64, where
+
+
+@needs_extra
+def test_tilelang_blackwell_matmul_is_tcgen05_with_tma_and_tensor_memory(records):
+    [r] = [r for r in records if (r["op"], r["backend"], r["arch"]) == ("matmul", "tilelang-best", "sm_100a")]
+    m = r["metrics"]
+    assert set(m["mma"]) == {"UTCHMMA"} and m["sass"].get("HMMA", 0) == 0  # tcgen05 only
+    assert m["sass"].get("UTMALDG", 0) > 0 and m["spill_store_bytes"] == 0
+    assert m["threads"] == 128  # four warps: TMA producer, MMA issuer, all four in the epilogue
+
+
+def test_the_pin_comparison_names_the_cell_that_moved():
+    measured = {row: dict(cells) for row, cells in PINNED.items()}
+    measured[("matmul", "bf16", "tilelang-matched")]["sm_100a"] = "native UTCHMMA"
+    del measured[("attention", "bf16", "triton-matched")]["gfx942"]
+    assert moved(PINNED, measured) == [
+        "attention bf16 triton-matched gfx942: pinned 'native MFMA', now 'no kernel'",
+        "matmul bf16 tilelang-matched sm_100a: pinned 'fallback HMMA', now 'native UTCHMMA'"]
+    assert moved(PINNED, PINNED) == []
+
+
+# --- the rule: no compiler needed ------------------------------------------------------------
+
+def record(arch, dtype, mma_counts, status="compiled", source="sass"):
+    return {"kind": "inspect", "op": "matmul", "backend": "tilelang-matched", "dtype": dtype, "arch": arch,
+            "status": status, "reason": "" if status == "compiled" else "boom",
+            "metrics": {"mma": mma_counts, "source": source}}
+
+
+def test_instruction_families():
+    assert mma.family("HGMMA.64x256x16.F32.BF16") == "HGMMA"
+    assert mma.family("UTCHMMA") == "UTCHMMA" and mma.family("HMMA.16816.F32.BF16") == "HMMA"
+    assert mma.family("v_mfma_f32_32x32x8_bf16") == "MFMA"
+    assert mma.family("v_mfma_f32_16x16x32_fp8_fp8") == "MFMA-fp8"
+    assert mma.family("__builtin_amdgcn_mfma_f32_16x16x16bf16_1k") == "MFMA"
+    assert mma.family("FFMA") is None and mma.family("v_fma_f32") is None
+
+
+def test_the_rule_marks_native_fallback_and_failed():
+    assert mma.classify(record("sm_90a", "bf16", {"HGMMA.64x128x16.F32.BF16": 8})) == "native"
+    assert mma.classify(record("sm_90a", "bf16", {"HMMA.16816.F32.BF16": 64})) == "fallback"
+    assert mma.classify(record("sm_90a", "bf16", {"HGMMA.64x128x16.F32.BF16": 8, "HMMA.16816.F32.BF16": 4})) == "fallback"
+    assert mma.classify(record("sm_90a", "bf16", {})) == "fallback"  # scalar FMA: no tensor core at all
+    assert mma.classify(record("sm_100a", "bf16", {"UTCHMMA": 16})) == "native"
+    assert mma.classify(record("sm_100a", "bf16", {"HGMMA.64x128x16.F32.BF16": 8})) == "fallback"
+    assert mma.classify(record("sm_80", "bf16", {"HMMA.16816.F32.BF16": 64})) == "native"
+    assert mma.classify(record("sm_90a", "e4m3", {"QGMMA.64x128x32.F32.E4M3.E4M3": 8})) == "native"
+    assert mma.classify(record("sm_90a", "e4m3", {"HGMMA.64x128x16.F32.F16": 8})) == "fallback"  # upcast
+    assert mma.classify(record("gfx942", "e4m3", {"v_mfma_f32_16x16x16_f16": 8})) == "fallback"
+    assert mma.classify(record("gfx942", "bf16", {"v_mfma_f32_32x32x8_bf16": 8}, source="amdgcn")) == "native"
+    assert mma.classify(record("sm_90a", "bf16", {}, status="error")) == "failed"
+    assert mma.classify(record("gfx942", "bf16", {"__builtin_amdgcn_mfma_f32_16x16x16bf16_1k": 1},
+                               status="lowered", source="hip-source")) == "native"
+
+
+def test_a_cell_over_configs_shows_the_worst_and_the_split():
+    rows = [record("sm_90a", "bf16", {"HGMMA.64x128x16.F32.BF16": 8}), record("sm_90a", "bf16", {"HMMA.16816": 4}),
+            record("sm_90a", "bf16", {}, status="error")]
+    cell = mma.matrix(rows)[("matmul", "bf16", "tilelang-matched")]["sm_90a"]
+    assert cell["path"] == "failed" and cell["reason"] == "boom"
+    assert mma.cell_text(cell) == "failed"
+    cell = mma.matrix(rows[:2])[("matmul", "bf16", "tilelang-matched")]["sm_90a"]
+    assert mma.cell_text(cell) == "fallback HMMA (1 fallback, 1 native configs)"
+    lowered = record("gfx942", "bf16", {"__builtin_amdgcn_mfma_f32_16x16x16bf16_1k": 1}, "lowered", "hip-source")
+    assert mma.cell_text(mma.matrix([lowered])[("matmul", "bf16", "tilelang-matched")]["gfx942"]) == "native MFMA (source)"
+
+
+def test_an_op_with_no_matrix_instruction_anywhere_is_not_marked():
+    quant = [dict(record(a, "e4m3", {}), op="act_quant") for a in ("sm_90a", "sm_100a")]
+    cells = mma.matrix(quant + [record("sm_90a", "bf16", {}), record("sm_100a", "bf16", {"UTCHMMA": 4})])
+    assert {mma.cell_text(c) for c in cells[("act_quant", "e4m3", "tilelang-matched")].values()} == {"n/a (no matrix op)"}
+    assert mma.cell_text(cells[("matmul", "bf16", "tilelang-matched")]["sm_90a"]) == "fallback none"
+
+
+def test_the_rule_and_the_compile_targets_name_the_same_archs():
+    assert list(mma.NATIVE) == list(toolchain.ARCHS)
+    assert [a.name for a in toolchain.parse_archs("all")] == ["sm_80", "sm_89", "sm_90a", "sm_100a", "gfx942"]
+    assert [a.name for a in toolchain.parse_archs("gfx942,sm_80")] == ["gfx942", "sm_80"]
+    with pytest.raises(ops.UsageError, match="valid archs: .*gfx942 \\(or all\\)"):
+        toolchain.parse_archs("gfx90a")
+
+
+# --- reading AMD code: no compiler needed ---------------------------------------------------
+
+AMDGCN = """\t.amdgcn_target "amdgcn-amd-amdhsa--gfx942"
+\t.globl\tmatmul_kernel
+matmul_kernel:
+; %bb.0:
+\ts_load_dwordx4 s[0:3], s[0:1], 0x0
+\tglobal_load_dwordx4 v[2:5], v1, s[0:1]
+.LBB0_1:
+\tv_mfma_f32_32x32x8_bf16 a[0:15], v[20:21], v[4:5], 0
+\tv_mfma_f32_32x32x8_bf16 a[0:15], v[22:23], v[6:7], a[0:15]
+\tds_read_b128 v[6:9], v10
+\ts_endpgm
+.Lfunc_end0:
+\t.amdhsa_kernel matmul_kernel
+\t\t.amdhsa_next_free_vgpr 64
+amdhsa.kernels:
+  - .agpr_count:     16
+    .group_segment_fixed_size: 0
+    .name:           matmul_kernel
+    .private_segment_fixed_size: 0
+    .sgpr_count:     18
+    .sgpr_spill_count: 0
+    .vgpr_count:     64
+    .vgpr_spill_count: 2
+"""
+
+
+def test_amdgcn_metadata_and_instructions_are_read():
+    [(name, m)] = amdgcn.analyze(AMDGCN).items()
+    assert name == "matmul_kernel"
+    assert (m["registers"], m["agprs"], m["sgprs"], m["vgpr_spill_count"], m["static_smem_bytes"]) == (64, 16, 18, 2, 0)
+    assert m["mma"] == {"v_mfma_f32_32x32x8_bf16": 2}
+    assert m["amdgcn"] == {"v_mfma_f32_32x32x8_bf16": 2, "ds_read_b128": 1, "global_load_dwordx4": 1,
+                           "s_endpgm": 1, "s_load_dwordx4": 1}
+    assert table.spill_text(m) == "v2/s0"
+
+
+def test_hip_source_gives_each_kernels_mfma_calls_and_lds():
+    source = """extern "C" __global__ void split_kernel(float* x);
+extern "C" __global__ void combine_kernel(float* x);
+extern "C" __global__ void __launch_bounds__(256) split_kernel(float* x) {
+  __shared__ float red_buf[64];
+  c = __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
+  c = __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
+}
+extern "C" __global__ void __launch_bounds__(128) combine_kernel(float* x) { x[0] = 1; }
+"""
+    found = amdgcn.analyze_hip_source(source, ["split_kernel", "combine_kernel"])
+    assert found["split_kernel"]["mma"] == {"__builtin_amdgcn_mfma_f32_16x16x16bf16_1k": 2}
+    assert found["split_kernel"]["static_smem_bytes"] == 256 and found["split_kernel"]["registers"] is None
+    assert found["combine_kernel"]["mma"] == {} and found["combine_kernel"]["static_smem_bytes"] == 0
+
+
+# --- arch variants: kernels/<op>/<dsl>_<track>_<arch>.py ------------------------------------
+
+def test_an_arch_variant_replaces_its_kernel_for_that_arch_only():
+    matmul = ops.load_spec("matmul")
+    assert ops.has_variant(matmul, "tilelang-best", "sm_100a")
+    assert not ops.has_variant(matmul, "tilelang-best", "sm_90a") and not ops.has_variant(matmul, "tilelang-best", None)
+    assert not ops.has_variant(matmul, "triton-matched", "sm_100a")  # Triton needs none
+    assert ops.kernel_module(matmul, "triton-matched", "sm_100a").__name__ == "kernels.matmul.triton_matched"
+    assert "tilelang-best" in ops.arch_backends(matmul, "sm_100a")
+    assert ops.arch_backends(matmul, "gfx942") == ops.dsl_backends(matmul)
+
+
+def test_a_gpu_run_names_its_arch_by_compute_capability():
+    """What picks an arch variant on a GPU (bench/run/backends.py): sm_100a on a B200."""
+    assert [ops.cuda_arch(c) for c in ((8, 0), (8, 9), (9, 0), (10, 0))] == ["sm_80", "sm_89", "sm_90a", "sm_100a"]
+    assert ops.arch_tag("sm_100a") == "sm100a"
+
+
+def test_inspect_takes_a_best_track_that_only_has_an_arch_variant():
+    """Until kernels/matmul/tilelang_best.py lands, tilelang-best is compiled for sm_100a only,
+    with the variant's own configs; a spec that lists the track gives its shared list instead."""
+    matmul = ops.load_spec("matmul")
+    jobs = compile_report.jobs("matmul", "tilelang", "bf16", "all")
+    best = [j for j in jobs if j["backend"] == "tilelang-best"]
+    if "best" in ops.tracks(matmul):
+        assert {j["arch"] for j in best} >= {"sm_100a"}
+        assert [j["config"] for j in best if j["arch"] == "sm_100a"] == matmul.configs_for("bf16", "best")
+    else:
+        from kernels.matmul import tilelang_best_sm100a
+
+        assert {j["arch"] for j in best} == {"sm_100a"}
+        assert [j["config"] for j in best] == tilelang_best_sm100a.CONFIGS
+        assert not [j for j in compile_report.jobs("matmul", "tilelang", "fp32", "sm_100a") if j["backend"] == "tilelang-best"]
+
+
+# --- the report ---------------------------------------------------------------------------
+
+def test_the_report_renders_the_matrix_and_the_verdict_states_the_finding(tmp_path):
+    from synthetic import inspect as inspect_record, write
+
+    from bench.results.report import write as write_report
+
+    config = {"block_M": 128, "block_N": 128, "block_K": 64, "num_stages": 4, "threads": 256}
+    rows = []
+    for arch, triton, tilelang in (("sm_90a", "HGMMA", "HGMMA"), ("sm_100a", "UTCHMMA", "HMMA")):
+        for backend, opcode in (("triton-matched", triton), ("tilelang-matched", tilelang)):
+            r = inspect_record(backend, config, 128, {opcode: 8}, dtype="bf16")
+            r["arch"] = arch
+            rows.append(r)
+    failed = dict(rows[-1], backend="tilelang-best", status="error", reason="RuntimeError: nvcc failed", metrics={})
+    report, _ = write_report(write(tmp_path / "inspect.jsonl", rows + [failed]), tmp_path / "out")
+    text = report.read_text()
+    section = text.split("## Portability", 1)[1].split("\n## ", 1)[0]
+    assert "| op | dtype | backend | sm_90a | sm_100a |" in section
+    assert "| matmul | bf16 | triton-matched | native HGMMA | native UTCHMMA |" in section
+    assert "| matmul | bf16 | tilelang-matched | native HGMMA | fallback HMMA |" in section
+    assert "| matmul | bf16 | tilelang-best | - | failed |" in section
+    assert "- matmul bf16 tilelang-best sm_100a: RuntimeError: nvcc failed" in section
+    lines = portability.variant_lines(["matmul"])
+    assert ("matmul", "tilelang", "best", "sm100a") in [v[:4] for v in lines]
+    assert f"| matmul | TileLang | best | sm100a | {lines[0][4]} |" in section
+    verdict = text.split("## Verdict", 1)[1]
+    assert ("**Portability** (`dslbench inspect`, no GPU): kernels on the arch's native tensor-core path "
+            "(native / inspected): Triton sm_90a 1/1, sm_100a 1/1; TileLang sm_90a 1/1, sm_100a 0/2") in verdict
+    assert "TileLang falls back on sm_100a (bf16 to HMMA)" in verdict and "Triton never falls back" in verdict
+    assert f"matmul TileLang best for sm100a: {lines[0][4]} lines (Triton 0 lines" in verdict
