@@ -111,7 +111,7 @@ def workspace(shape, dtype, config, device, track="matched"):
 
 def tma_store_compatible(shape):
     """Whether TMA can store C (M, N) in bf16 and the fp32 partials: rows a multiple of 16
-    bytes, N % 8 == 0. Not so for N=200 (400-byte rows): the best track then stores through
+    bytes, N % 8 == 0. Not so for N=300 (600-byte rows): the best track then stores through
     pointers (both DSLs, this one rule). Its loads are always TMA: A's and B's rows are K bytes,
     K a multiple of 128, and sa_t's rows are padded to 16 bytes."""
     return all(r % TMA_ALIGN == 0 for r in (shape["N"] * dtypes.BYTES[C_DTYPE], shape["N"] * 4))

@@ -7,9 +7,9 @@ starts from zero in fp32 (the tensor-core chain), is scaled by sa * sb and added
 fp32 tile accumulator (the promotion, DeepSeek-V3's two-level accumulation).
 - loads: pointers with masks (A, B, and the scales), pipelined as cp.async (LDGSTS);
   TileLang's PASS_CONFIGS turn its TMA lowering and warp specialization off to do the same;
-- sizes: M at run time, N and K compile-time constants in both DSLs (here tl.constexpr,
-  there Python ints; DeepSeek's inference kernel takes them so); every stride follows from
-  them (contiguous operands); bounds are checked only where a size is not a multiple of its tile;
+- sizes: specialized in both DSLs, M, N and K compile-time constants (here tl.constexpr,
+  there Python ints); every stride follows from them (contiguous operands); bounds are
+  checked only where a size is not a multiple of its tile (EVEN_M, EVEN_N, EVEN_K here);
 - the same grouped tile order, written out in both; no persistence, no warp specialization;
 - epilogue: the fp32 tile goes through shared memory to global, in bf16;
 - MMA: warps stacked along M, one warpgroup per 64 rows (TileLang: GemmWarpPolicy.FullRow),
@@ -50,13 +50,13 @@ def grouped_tile(tile, tiles_m, tiles_n, GROUP: tl.constexpr):
 @triton.jit
 def fp8_gemm_kernel(
     a_ptr, sa_ptr, b_ptr, sb_ptr, c_ptr, partial_ptr,  # A (M, K), SA (M, K/128), B (N, K), SB (cdiv(N, 128), K/128), C, partials
-    M,  # rows at run time
-    N: tl.constexpr, K: tl.constexpr,  # the weight's sizes: compile-time constants
+    M: tl.constexpr, N: tl.constexpr, K: tl.constexpr,  # sizes: compile-time constants
     BLOCK_M: tl.constexpr, BLOCK_NK: tl.constexpr, SPLIT_K: tl.constexpr, GROUP: tl.constexpr,
     UE8M0: tl.constexpr,
 ):
     KB: tl.constexpr = K // BLOCK_NK  # K-blocks, one scale each
     K_TILES: tl.constexpr = (KB + SPLIT_K - 1) // SPLIT_K  # per K slice
+    EVEN_M: tl.constexpr = M % BLOCK_M == 0
     EVEN_N: tl.constexpr = N % BLOCK_NK == 0
     EVEN_K: tl.constexpr = KB == K_TILES * SPLIT_K
     pid_m, pid_n = grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_NK), GROUP)
@@ -69,7 +69,7 @@ def fp8_gemm_kernel(
     a_ptrs = a_ptr + offs_m[:, None] * K + (k0 * BLOCK_NK + offs_k)[None, :]
     # B's tile is read as Bᵀ (K-block x N-block), K contiguous: the K-major operand wgmma wants.
     b_ptrs = b_ptr + (k0 * BLOCK_NK + offs_k)[:, None] + offs_n[None, :] * K
-    rows = offs_m < M
+    rows = (offs_m < M) | EVEN_M
     cols = (offs_n < N) | EVEN_N
 
     acc = tl.zeros((BLOCK_M, BLOCK_NK), dtype=tl.float32)
@@ -94,7 +94,7 @@ def fp8_gemm_kernel(
 
 
 @triton.jit
-def splitk_sum_kernel(partial_ptr, c_ptr, M, N: tl.constexpr, SPLIT_K: tl.constexpr,
+def splitk_sum_kernel(partial_ptr, c_ptr, M: tl.constexpr, N: tl.constexpr, SPLIT_K: tl.constexpr,
                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """C = sum over s of partial[s], in order s = 0, 1, ... (deterministic), in C's dtype."""
     offs_m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)

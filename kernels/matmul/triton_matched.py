@@ -4,10 +4,10 @@ Track: matched, the same code path as kernels/matmul/tilelang_matched.py, so tha
 GPU is code generation:
 - loads: pointers with masks, which Triton pipelines as cp.async (LDGSTS) num_stages deep;
   TileLang's PASS_CONFIGS turn its TMA lowering and warp specialization off to do the same;
-- sizes: M (the token count) at run time, N and K (the weight's) compile-time constants in
-  both DSLs (here tl.constexpr, there Python ints), as DeepSeek's inference kernels take them;
-  every stride follows from N and K (contiguous operands). A bounds check is emitted only
-  where a size is not a multiple of its tile, in both;
+- sizes: specialized in both DSLs, M, N and K compile-time constants (here tl.constexpr,
+  there Python ints; TileLang's symbolic sizes cost 2.5x its CPU-path compile time), so every
+  stride follows from them (contiguous operands) and a bounds check is emitted only where a
+  size is not a multiple of its tile (EVEN_M, EVEN_N, EVEN_K here; TileLang proves it);
 - the same grouped tile order, written out in both; no persistence, no warp specialization;
 - epilogue: the fp32 tile goes through shared memory to global (Triton's layout conversion
   for the store; TileLang's explicit C_shared), in the output dtype;
@@ -36,12 +36,12 @@ def grouped_tile(tile, tiles_m, tiles_n, GROUP: tl.constexpr):
 @triton.jit
 def matmul_kernel(
     a_ptr, b_ptr, c_ptr, partial_ptr,  # A (M, K), B (K, N), C (M, N), fp32 partials (SPLIT_K, M, N)
-    M,  # rows at run time
-    N: tl.constexpr, K: tl.constexpr,  # the weight's sizes: compile-time constants
+    M: tl.constexpr, N: tl.constexpr, K: tl.constexpr,  # sizes: compile-time constants
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT_K: tl.constexpr,
     GROUP: tl.constexpr,
 ):
     K_TILES: tl.constexpr = (K + BLOCK_K * SPLIT_K - 1) // (BLOCK_K * SPLIT_K)  # per K slice
+    EVEN_M: tl.constexpr = M % BLOCK_M == 0
     EVEN_N: tl.constexpr = N % BLOCK_N == 0
     EVEN_K: tl.constexpr = K == K_TILES * BLOCK_K * SPLIT_K
     pid_m, pid_n = grouped_tile(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP)
@@ -52,7 +52,7 @@ def matmul_kernel(
     offs_k = split * K_TILES * BLOCK_K + tl.arange(0, BLOCK_K)
     a_ptrs = a_ptr + offs_m[:, None] * K + offs_k[None, :]
     b_ptrs = b_ptr + offs_k[:, None] * N + offs_n[None, :]
-    rows = offs_m[:, None] < M
+    rows = (offs_m[:, None] < M) | EVEN_M
     cols = (offs_n[None, :] < N) | EVEN_N
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
@@ -73,7 +73,7 @@ def matmul_kernel(
 
 
 @triton.jit
-def splitk_sum_kernel(partial_ptr, c_ptr, M, N: tl.constexpr, SPLIT_K: tl.constexpr,
+def splitk_sum_kernel(partial_ptr, c_ptr, M: tl.constexpr, N: tl.constexpr, SPLIT_K: tl.constexpr,
                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """C = sum over s of partial[s], in order s = 0, 1, ... (deterministic), in C's dtype."""
     offs_m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
