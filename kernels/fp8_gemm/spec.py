@@ -124,11 +124,6 @@ def num_sms():
     return H100_SMS
 
 
-def shape_class(shape):
-    """Decode-sized GEMMs (M <= 64 tokens) are reported apart: bandwidth-bound, split-K's case."""
-    return "decode" if shape["M"] <= 64 else None
-
-
 def validate(shape):
     if shape["K"] % BLOCK:
         return f"K={shape['K']} must be a multiple of {BLOCK} (one scale per {BLOCK}-deep block)"

@@ -92,11 +92,6 @@ def num_sms():
     return H100_SMS
 
 
-def shape_class(shape):
-    """LLM decode GEMMs (a few tokens: M <= 64) are reported apart: bandwidth-bound, split-K's case."""
-    return "decode" if shape["M"] <= 64 else None
-
-
 def validate(shape):
     """Constraints beyond 'every dimension is an integer >= 1': none for matmul."""
 
