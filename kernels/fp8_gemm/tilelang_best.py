@@ -21,7 +21,8 @@ Techniques:
   split-K partial, summed by a last kernel in order, the same method as Triton's);
 - a persistent grid (one block per SM) over (tile, K slice) work items in the grouped order,
   the same order as Triton's;
-- warp policy FullRow: each consumer warpgroup owns full rows, QGMMA 64 x min(block_N, 128*...).
+- warp policy FullRow: each consumer warpgroup owns 64 full rows (QGMMA 64x128x32; 64x64 for
+  block_N=64); a 64-row tile of 256 columns puts its two warpgroups side by side along N.
 Sizes are specialized (Python ints), TileLang's way. C rows that TMA cannot store (N not a
 multiple of 8: rows not a multiple of 16 bytes) are stored through pointers instead
 (spec.tma_store_compatible, the same rule as Triton's; `store_path` says which); the loads
