@@ -81,7 +81,7 @@ def test_quantize_dequantize_error_is_within_the_e4m3_bound(backend, ue8m0):
 
 
 @pytest.mark.parametrize("backend", GEMM_BACKENDS)
-@pytest.mark.parametrize("M,ue8m0", [(1, 1), (37, 0), (129, 1)])
+@pytest.mark.parametrize("M,ue8m0", [(37, 0), (129, 1)])  # M=1 in both formats: the CPU suite
 def test_fp8_gemm_matches_reference_for_ragged_M(backend, ue8m0, M):
     shape = dict(M=M, N=200, K=256, ue8m0=ue8m0)
     inputs = gemm.make_inputs(shape, "e4m3", seed=M, device=DEVICE)

@@ -36,7 +36,7 @@ def test_every_backend_matches_reference(shape, dtype):
 
 # Ragged against every tile (M, N, K), yet with rows of 16-byte multiples: the best track's TMA
 # path (the CPU suite's 129x255x63 and 77x45x100 take its pointer fallback).
-RAGGED_ALIGNED = dict(M=129, N=264, K=200)
+RAGGED_ALIGNED = dict(M=70, N=136, K=136)
 
 
 @pytest.mark.parametrize("backend,config", kernel_configs(spec, "fp16"))
@@ -128,7 +128,7 @@ def test_split_k_writes_each_slice_partial_and_sums_them_into_c(backend):
 
 @pytest.mark.parametrize("dsl", ops.DSLS)
 def test_the_persistent_grid_covers_more_work_than_it_has_programs(dsl, monkeypatch):
-    """The best track's persistent loop: 36 work items (9 tiles x 4 K slices) on 5 "SMs"."""
+    """The best track's persistent loop: 16 work items (4 tiles x 4 K slices) on 5 "SMs"."""
     module = ops.kernel_module(spec, f"{dsl}-best")
     monkeypatch.setattr(module, "num_sms", lambda: 5)
     shape, dtype = RAGGED_ALIGNED, "fp16"
@@ -178,7 +178,7 @@ def test_flops_and_bytes():
     assert spec.bytes_moved(shape, "fp16") == (2 * 5 + 5 * 3 + 2 * 3) * 2
 
 
-@pytest.mark.parametrize("backend", DSL_BACKENDS)
+@pytest.mark.parametrize("backend", ["triton-matched", "tilelang-best"])  # each DSL, each track once: CI time
 def test_autotune_tries_every_config_and_keeps_the_fastest_correct_one(backend):
     shape, dtype = dict(M=65, N=70, K=40), "fp16"
     inputs = spec.make_inputs(shape, dtype, seed=6, device=DEVICE)
