@@ -1,5 +1,6 @@
-"""DeepSeek-V3.2's FP8 kernels (act_quant, fp8_gemm): both DSLs against the float64 reference,
-the UE8M0 scale properties, the e4m3 error bound, ragged M, and checks that must fail."""
+"""DeepSeek-V3.2's FP8 kernels (act_quant, fp8_gemm): both DSLs (fp8_gemm: in the matched and
+best tracks) against the float64 reference, the UE8M0 scale properties, the e4m3 error bound,
+ragged M and N, the best track's scale layout and store fallback, and checks that must fail."""
 import pytest
 import torch
 
@@ -106,8 +107,7 @@ def test_quantize_dequantize_error_is_within_the_e4m3_bound(backend, ue8m0):
 
 
 @pytest.mark.parametrize("backend", GEMM_BACKENDS)
-@pytest.mark.parametrize("ue8m0", [0, 1])
-@pytest.mark.parametrize("M", [1, 37, 129])
+@pytest.mark.parametrize("M,ue8m0", [(37, 0), (129, 1)])  # M=1 in both formats: the CPU suite
 def test_fp8_gemm_matches_reference_for_ragged_M(backend, ue8m0, M):
     shape = dict(M=M, N=200, K=256, ue8m0=ue8m0)
     inputs = gemm.make_inputs(shape, "e4m3", seed=M, device=DEVICE)
@@ -117,7 +117,8 @@ def test_fp8_gemm_matches_reference_for_ragged_M(backend, ue8m0, M):
 
 @pytest.mark.parametrize("backend,config", kernel_configs(gemm, "e4m3"))
 def test_every_fp8_gemm_config_is_correct(backend, config):
-    shape = dict(M=100, N=200, K=256, ue8m0=1)
+    # N=200: a 256-wide tile spans two B scale blocks, one of them ragged
+    shape = dict(M=100, N=200, K=384, ue8m0=1)
     inputs = gemm.make_inputs(shape, "e4m3", seed=8, device=DEVICE)
     result = passes(gemm, shape, inputs, run(backend, gemm, shape, inputs, config))
     assert result["passed"], result["reason"]
@@ -131,14 +132,70 @@ def test_every_act_quant_config_is_correct(backend, config):
     assert result["passed"], result["reason"]
 
 
-def test_triton_takes_ue8m0_scales_as_bytes_or_fp32():
+@pytest.mark.parametrize("backend", ["triton-matched", "triton-best"])
+def test_triton_takes_ue8m0_scales_as_bytes_or_fp32(backend):
     # The same power-of-two scales, stored as exponent bytes or as fp32 values: same C.
     shape = dict(M=40, N=128, K=256, ue8m0=1)
     inputs = gemm.make_inputs(shape, "e4m3", seed=10, device=DEVICE)
     as_fp32 = dict(inputs, sa=gemm.decode(inputs["sa"]).float(), sb=gemm.decode(inputs["sb"]).float())
-    c_bytes = run("triton-matched", gemm, shape, inputs)["c"]
-    c_fp32 = run("triton-matched", gemm, dict(shape, ue8m0=0), as_fp32)["c"]
+    c_bytes = run(backend, gemm, shape, inputs)["c"]
+    c_fp32 = run(backend, gemm, dict(shape, ue8m0=0), as_fp32)["c"]
     assert torch.equal(c_bytes, c_fp32)
+
+
+@pytest.mark.parametrize("track", ops.tracks(gemm))
+def test_fp8_gemm_configs_are_shared_and_every_field_is_used_by_both_dsls(track):
+    import inspect
+
+    modules = [ops.kernel_module(gemm, ops.backend_name(d, track)) for d in ops.DSLS]
+    assert all(m.CONFIGS is gemm.CONFIGS for m in modules)
+    fields = set(gemm.CONFIGS[track][0])
+    assert all(set(c) == fields for c in gemm.CONFIGS[track]) and gemm.configs_for("e4m3", track)
+    assert fields <= set(inspect.signature(modules[0].fp8_gemm).parameters)
+    assert fields <= set(inspect.signature(modules[1].fp8_gemm_kernel).parameters)
+    # decode shapes (M=64, N=2112, K=7168: 17 tiles of 128 columns) fill 132 SMs with split-K
+    assert max(-(-2112 // gemm.block_n(c)) * c["split_k"] for c in gemm.configs_for("e4m3", track)) >= 132
+
+
+def run_best(backend, shape, inputs, config):
+    """A best-track kernel called directly: (its outputs, its workspace, Triton's returned path)."""
+    from bench.run import backends as harness
+
+    outputs = gemm.make_outputs(shape, "e4m3", DEVICE)
+    outputs = harness.emulate(outputs, ()) if DEVICE == "cpu" else outputs  # bf16 C: fp32 storage on the CPU
+    scratch = gemm.workspace(shape, "e4m3", config, DEVICE, "best")
+    for t in scratch.values():
+        t.fill_(float("nan"))
+    module = harness.load_triton(gemm, backend, DEVICE) if backend.startswith("triton") else ops.kernel_module(gemm, backend)
+    if backend.startswith("triton"):
+        path = module.fp8_gemm(*inputs.values(), *outputs.values(), **scratch, **config)
+    else:
+        from bench.run.tilelang_cpu import compile_cpu
+
+        assert DEVICE == "cpu", "this test calls TileLang's CPU path"
+        run_in = harness.emulate(inputs, ())
+        kernel = compile_cpu(module.fp8_gemm_kernel, {}, **{k: v for k, v in shape.items()}, dtype="float32", **config)
+        kernel(*run_in.values(), *outputs.values(), *scratch.values())
+        path = module.store_path(shape["N"])
+    return outputs, scratch, path
+
+
+@pytest.mark.parametrize("backend", ["triton-best", "tilelang-best"])
+def test_best_track_transposes_a_scales_for_tma_and_falls_back_to_a_pointer_store(backend):
+    """sa_t holds A's scales as fp32 in DeepGEMM's MN-major layout (K/128, M padded to 16 bytes,
+    zeros in the padding): what one TMA box per K-block reads. N=300 (600-byte rows of C): TMA
+    cannot store C, the kernel says so and stores through pointers; the result is right."""
+    shape = dict(M=37, N=300, K=256, ue8m0=1)
+    config = next(c for c in gemm.configs_for("e4m3", "best") if c["split_k"] == 1 and c["block_N"] == 256)
+    inputs = gemm.make_inputs(shape, "e4m3", seed=14, device=DEVICE)
+    outputs, scratch, path = run_best(backend, shape, inputs, config)
+    want = torch.zeros(2, gemm.padded_rows(37), dtype=torch.float64)
+    want[:, :37] = gemm.decode(inputs["sa"]).T.cpu()
+    assert scratch["sa_t"].shape == (2, 40) and torch.equal(scratch["sa_t"].double().cpu(), want)
+    assert not gemm.tma_store_compatible(shape) and gemm.tma_store_compatible(dict(shape, N=256))
+    assert path in ("tma loads, pointer store", "pointers")
+    rounded = {"c": outputs["c"].to(torch.bfloat16)}
+    assert passes(gemm, shape, inputs, rounded)["passed"]
 
 
 def test_exponent_bytes_round_trip():

@@ -31,31 +31,97 @@ OUTPUTS = ("c",)
 BASELINES = ("torch-bf16", "scaled-mm", "deepgemm")
 C_DTYPE = "bf16"
 
-# The configs both DSLs choose from. A tile is block_M x 128 (BLOCK: one B scale per tile
-# and K-block) and each step consumes one 128-deep K-block (one scale). threads = 32 *
-# Triton's num_warps; Hopper's FP8 warpgroup MMA (wgmma) works on 64-row slabs per
-# warpgroup of 128 threads. A 128-row tile wants two warpgroups: one alone would hold both
-# fp32 accumulators (2 x 128 registers a thread) and spill.
-TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+# The configs both DSLs choose from, one list per track. threads = 32 * Triton's num_warps (the
+# consumer threads in the best track: TileLang's warp-specialized pipeline adds a producer
+# warpgroup of its own). Each step consumes one 128-deep K-block (one scale). Hopper's FP8
+# warpgroup MMA (wgmma) works on 64-row slabs per warpgroup of 128 threads, each holding two
+# fp32 accumulators (the K-block's product and the promoted sum): 2 x 64 registers a thread
+# for a 64 x 128 slab, so a 128-row tile wants two warpgroups (one alone would spill), and a
+# 64 x 256 tile two warpgroups side by side along N.
+# - matched: the tile is block_M x 128 (BLOCK: one B scale per tile and K-block).
+# - best: block_N is free of the 128-wide scale block (DeepGEMM's point): 256 spans two B
+#   scale blocks (each column picks its own scale), 64 half of one (more tiles for small N).
+# split_k > 1 cuts the K-blocks into that many slices, each written as an fp32 partial (the
+# workspace below) and summed by a second kernel in a fixed order (both DSLs the same way):
+# what fills 132 SMs at decode sizes (M=64, N=2112, K=7168 makes 17 tiles of 64 x 128).
+TRACKS = ("matched", "best")  # the kernel tracks this op has (README: two tracks)
 CONFIGS = {
     "matched": [
-        dict(block_M=128, num_stages=4, threads=256),
-        dict(block_M=128, num_stages=3, threads=256),
-        dict(block_M=64, num_stages=4, threads=128),
-        dict(block_M=64, num_stages=6, threads=128),
+        dict(block_M=128, num_stages=4, threads=256, split_k=1),
+        dict(block_M=128, num_stages=3, threads=256, split_k=1),
+        dict(block_M=64, num_stages=4, threads=128, split_k=1),
+        dict(block_M=64, num_stages=6, threads=128, split_k=1),
+        dict(block_M=64, num_stages=4, threads=128, split_k=8),
+    ],
+    "best": [
+        dict(block_M=128, block_N=128, num_stages=4, threads=256, split_k=1),
+        dict(block_M=64, block_N=256, num_stages=4, threads=256, split_k=1),
+        dict(block_M=64, block_N=128, num_stages=6, threads=128, split_k=1),
+        dict(block_M=64, block_N=64, num_stages=6, threads=128, split_k=4),
+        dict(block_M=64, block_N=128, num_stages=4, threads=128, split_k=8),
     ],
 }
+COMBINE_M, COMBINE_N = 8, 128  # the tile of the kernel that sums split-K partials (both DSLs)
+GROUP_M = 8  # tile rows visited together (grouped order), so that their B tiles stay in L2
+H100_SMS = 132  # SMs of an H100 SXM: the persistent grid's size where no GPU can be asked
+TMA_ALIGN = 16  # bytes: a TMA descriptor needs every row stride (and the base) a multiple of this
+SCALE_ROWS_ALIGN = TMA_ALIGN // 4  # A's scales, transposed to fp32 (K/128, M): rows padded to 16 bytes
 
 
-def smem_bytes(config, dtype):
-    """The pipelined A and B tiles (1 byte an element) and the C tile in fp32."""
-    tiles = (config["block_M"] + BLOCK) * BLOCK * dtypes.BYTES[dtype] * config["num_stages"]
-    return tiles + config["block_M"] * BLOCK * 4
+def block_n(config):
+    """The tile's width: 128 (one B scale block) in the matched track, the config's in the best."""
+    return config.get("block_N", BLOCK)
+
+
+def smem_bytes(config, dtype, track="matched"):
+    """The pipelined A and B tiles (1 byte an element) and the C tile: fp32 in the matched
+    track (the promoted sum, staged for the store); in the best track the epilogue tile of its
+    TMA store (bf16, fp32 for a split-K partial) and A's scales, pipelined with the tiles."""
+    c, n = config, block_n(config)
+    tiles = (c["block_M"] + n) * BLOCK * dtypes.BYTES[dtype] * c["num_stages"]
+    if track == "matched":
+        return tiles + c["block_M"] * n * 4
+    out = 4 if c["split_k"] > 1 else dtypes.BYTES[C_DTYPE]
+    return tiles + c["block_M"] * 4 * c["num_stages"] + c["block_M"] * n * out
 
 
 def configs_for(dtype, track):
     """The configs that fit on the GPU (the same filter for both DSLs)."""
-    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype, track) <= SMEM_LIMIT]
+
+
+def padded_rows(M):
+    """M rounded up so that a row of A's transposed fp32 scales is a multiple of 16 bytes (TMA)."""
+    return -(-M // SCALE_ROWS_ALIGN) * SCALE_ROWS_ALIGN
+
+
+def workspace(shape, dtype, config, device, track="matched"):
+    """Scratch both DSLs' kernels take after C: the fp32 partial products when a config splits
+    K (one (M, N) slab per K slice); in the best track first A's scales decoded to fp32 and
+    transposed, sa_t (K/128, padded M), so that a K-block's scales for a tile are one TMA
+    box (DeepGEMM's MN-major scale layout; DeepGEMM asks its caller for it)."""
+    M, N, K = shape["M"], shape["N"], shape["K"]
+    scratch = {}
+    if track == "best":
+        scratch["sa_t"] = torch.empty(K // BLOCK, padded_rows(M), dtype=torch.float32, device=device)
+    if config["split_k"] > 1:
+        scratch["partial"] = torch.empty(config["split_k"], M, N, dtype=torch.float32, device=device)
+    return scratch
+
+
+def tma_store_compatible(shape):
+    """Whether TMA can store C (M, N) in bf16 and the fp32 partials: rows a multiple of 16
+    bytes, N % 8 == 0. Not so for N=300 (600-byte rows): the best track then stores through
+    pointers (both DSLs, this one rule). Its loads are always TMA: A's and B's rows are K bytes,
+    K a multiple of 128, and sa_t's rows are padded to 16 bytes."""
+    return all(r % TMA_ALIGN == 0 for r in (shape["N"] * dtypes.BYTES[C_DTYPE], shape["N"] * 4))
+
+
+def num_sms():
+    """The persistent grid's size: this GPU's SM count, or an H100's where there is none."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+    return H100_SMS
 
 
 def validate(shape):

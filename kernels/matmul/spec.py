@@ -15,30 +15,80 @@ INPUTS = ("a", "b")
 OUTPUTS = ("c",)
 BASELINES = ("torch",)  # kernels/matmul/baselines.py: torch.matmul, i.e. cuBLAS on a GPU
 
-# The tile configs both DSLs choose from: the same list, so the same tuning budget.
-# threads = 32 * Triton's num_warps; 256 threads = two warpgroups, what Hopper's
-# warpgroup MMA (wgmma) wants for 128-row tiles.
-TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+# The tile configs both DSLs choose from: one list per track, the same list for both DSLs, so
+# the same tuning budget. threads = 32 * Triton's num_warps (the consumer threads in the best
+# track: TileLang's warp-specialized pipeline adds a producer warpgroup of its own); 256
+# threads = two warpgroups, what Hopper's warpgroup MMA (wgmma) wants for 128-row tiles.
+# split_k > 1 cuts K into that many slices, each computed by its own block into an fp32
+# partial (the workspace below) and summed by a second kernel in a fixed order (both DSLs the
+# same way, deterministic): what fills 132 SMs for decode shapes such as M=16, N=14336,
+# K=4096, where 64 x 128 tiles alone make 112 blocks. block_M=64 is the smallest tile that
+# keeps Hopper's warpgroup MMA (64 rows per warpgroup); decode GEMMs are bound by reading B,
+# so the rows a 64-row tile computes past M=16 cost no time that matters.
+TRACKS = ("matched", "best")  # the kernel tracks this op has (README: two tracks)
 CONFIGS = {
     "matched": [
-        dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256),
-        dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256),
-        dict(block_M=128, block_N=128, block_K=32, num_stages=4, threads=128),
-        dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128),
+        dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256, split_k=1),
+        dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256, split_k=1),
+        dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128, split_k=1),
+        dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128, split_k=4),
+        dict(block_M=64, block_N=64, block_K=128, num_stages=4, threads=128, split_k=8),
+    ],
+    "best": [
+        dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256, split_k=1),
+        dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256, split_k=1),
+        dict(block_M=64, block_N=128, block_K=64, num_stages=6, threads=128, split_k=1),
+        dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128, split_k=4),
+        dict(block_M=64, block_N=64, block_K=128, num_stages=4, threads=128, split_k=8),
     ],
 }
+COMBINE_M, COMBINE_N = 8, 128  # the tile of the kernel that sums split-K partials (both DSLs): 8 values a thread
+GROUP_M = 8  # tile rows visited together (grouped order), so that their B tiles stay in L2
+H100_SMS = 132  # SMs of an H100 SXM: the persistent grid's size where no GPU can be asked
+TMA_ALIGN = 16  # bytes: a TMA descriptor needs every row stride (and the base) a multiple of this
 
 
-def smem_bytes(config, dtype):
-    """Shared memory the pipelined A and B tiles take: what rules a config out for fp32."""
+def smem_bytes(config, dtype, track="matched"):
+    """Shared memory a config takes: the pipelined A and B tiles; in the best track also the
+    epilogue tile its TMA store goes through (fp32 when it holds a split-K partial), which a
+    persistent kernel keeps apart from the pipeline. What rules a config out for fp32."""
     c = config
     tile = c["block_M"] * c["block_K"] + c["block_K"] * c["block_N"]
-    return tile * dtypes.BYTES[dtype] * c["num_stages"]
+    pipeline = tile * dtypes.BYTES[dtype] * c["num_stages"]
+    if track == "matched":
+        return pipeline  # the epilogue reuses the pipeline's buffers in both DSLs
+    out_bytes = 4 if c["split_k"] > 1 else dtypes.BYTES[dtype]
+    return pipeline + c["block_M"] * c["block_N"] * out_bytes
 
 
 def configs_for(dtype, track):
     """The configs that fit on the GPU for this dtype (the same filter for both DSLs)."""
-    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype, track) <= SMEM_LIMIT]
+
+
+def workspace(shape, dtype, config, device):
+    """Scratch both DSLs' kernels take after C when a config splits K: the fp32 partial
+    products, one (M, N) slab per K slice, summed into C by the second kernel."""
+    if config["split_k"] == 1:
+        return {}
+    return {"partial": torch.empty(config["split_k"], shape["M"], shape["N"], dtype=torch.float32, device=device)}
+
+
+def tma_compatible(shape, itemsize):
+    """Whether TMA can address A (M, K), B (K, N), C (M, N) and the fp32 partials, for
+    elements of `itemsize` bytes: every row stride a multiple of 16 bytes. Not so for, e.g.,
+    K=100 in fp16 (200-byte rows of A): the best track then loads and stores through
+    pointers instead (both DSLs, this one rule)."""
+    rows = (shape["K"] * itemsize, shape["N"] * itemsize, shape["N"] * 4)
+    return all(r % TMA_ALIGN == 0 for r in rows)
+
+
+def num_sms():
+    """The persistent grid's size: this GPU's SM count, or an H100's where there is none
+    (the CPU paths, compile-only inspect)."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+    return H100_SMS
 
 
 def validate(shape):
