@@ -14,6 +14,11 @@ import tilelang.language as T
 
 from kernels.sparse_mla.spec import BLOCK_H, CONFIGS, D_QK, D_ROPE, D_V, default_scale  # noqa: F401  (CONFIGS: shared)
 
+# The matched track's code path (README: two tracks): asynchronous copies (cp.async) issued by
+# every thread, as Triton's pipeliner does, no TMA and no producer warpgroup; as DeepSeek's
+# inference/kernel.py ships its TileLang kernels.
+PASS_CONFIGS = {"tl.disable_tma_lower": True, "tl.disable_warp_specialized": True}
+
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x · log2(e))
 LN2 = 0.6931471805599453  # ln(2): converts the base-2 log-sum-exp back to natural log
 # Floor of the max an exponent is taken against: keeps exp2(-inf - m) a clean 0 (never
