@@ -32,6 +32,7 @@ OUTPUTS = ("score",)
 # e4m3 values); DeepGEMM's fp8_mqa_logits (DeepSeek's own indexer kernel) when importable.
 BASELINES = ("torch", "deepgemm")
 
+H100_SMS = 132  # streaming multiprocessors of an H100 SXM: what the decode splits aim to fill
 TOPK = 2048  # the model's index_topk: keys kept per query
 HEAD_DIM = GROUP  # the model's index_head_dim, 128: q and k rows are one act_quant group each
 HEAD_COUNTS = (16, 32, 64, 128)  # powers of two (a tile dimension); the model has 64

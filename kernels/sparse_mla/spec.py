@@ -28,7 +28,7 @@ import math
 import torch
 
 from kernels import SMEM_LIMIT, dtypes
-from kernels.dsa_index.spec import topk_indices
+from kernels.dsa_index.spec import H100_SMS, topk_indices
 
 NAME = "sparse_mla"
 SHAPE_KEYS = ("B", "Sq", "Skv", "H", "topk")
@@ -46,20 +46,29 @@ D_QK = D_V + D_ROPE
 BLOCK_H = 64  # heads per program: one warpgroup's MMA M; fewer heads are padded with zeros
 
 # The configs both DSLs choose from: block_N gathered keys per step through a num_stages-deep
-# pipeline, 256 threads (two warpgroups). Each program holds BLOCK_H = 64 heads of one query:
-# the 64 x block_N scores and the 64 x 512 fp32 output accumulator, which the two warpgroups
-# split by columns (128 fp32 registers a thread; one warpgroup alone would need 256, four
-# leave 128 registers a thread for everything and spill more). The first config just fits
-# Hopper's 227 KiB of shared memory (q, two 64-key stages, P); smaller key blocks take less
-# room and fewer registers (Triton's score tile is replicated on both warpgroups: 64 x
-# block_N fp32 each). threads = 32 * Triton's num_warps.
-TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+# pipeline (num_stages key buffers), threads = the two consumer warpgroups (32 * Triton's
+# num_warps). Each program holds BLOCK_H = 64 heads of one query: the 64 x block_N scores and
+# the 64 x 512 fp32 output accumulator, which the two warpgroups split by columns (128 fp32
+# registers a thread; one warpgroup alone would need 256, four leave 128 registers a thread
+# for everything and spill more). The first config just fits Hopper's 227 KiB of shared
+# memory (q, two 64-key stages, P); smaller key blocks take less room and fewer registers.
+# matched: the same code path in both DSLs (cp.async gathers, no warp specialization).
+# best: TileLang adds a producer warpgroup that gathers (FlashMLA's schedule, 384 threads);
+# Triton cannot (see kernels/sparse_mla/triton_best.py). Both split decode over the top-k.
+# FlashMLA's 64-key blocks in two stages are not in the best list: Triton's kernel needs
+# 233 KiB for them (the 224 of q, two key stages and P, plus its layout conversion of P and
+# its softmax reductions across the two warpgroups), more than the 227 an H100 block has.
+TRACKS = ("matched", "best")  # the kernel tracks this op has (README: two tracks)
 CONFIGS = {
     "matched": [
         dict(block_N=64, num_stages=2, threads=256),
         dict(block_N=32, num_stages=2, threads=256),
         dict(block_N=32, num_stages=3, threads=256),
         dict(block_N=16, num_stages=4, threads=256),
+    ],
+    "best": [
+        dict(block_N=32, num_stages=3, threads=256),
+        dict(block_N=32, num_stages=4, threads=256),
     ],
 }
 
@@ -73,6 +82,29 @@ def smem_bytes(config, dtype):
 def configs_for(dtype, track):
     """The configs that fit on the GPU (the same filter for both DSLs)."""
     return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
+
+
+def shape_class(shape):
+    """"decode" for a few new tokens (Sq <= 4: one step, or a few with multi-token
+    prediction) over a cache, reported apart from prefill; None otherwise."""
+    return "decode" if shape["Sq"] <= DECODE_SQ else None
+
+
+DECODE_SQ = 4
+
+
+def topk_split(shape, block_N):
+    """(splits, chunk): how the best track cuts each query's top-k slots so that a small batch
+    still fills the GPU: B * Sq * ceil(H / 64) programs are fewer than the H100's 132 SMs at
+    decode, so each query's slots are cut into `splits` chunks of `chunk` slots (a multiple
+    of block_N), one program each, whose partial outputs a combine step merges (at least one
+    key block per program). Prefill has programs to spare: one split, no combine. Both DSLs
+    use this one rule."""
+    programs = shape["B"] * shape["Sq"] * math.ceil(shape["H"] / BLOCK_H)
+    blocks = math.ceil(shape["topk"] / block_N)
+    wanted = max(1, min(math.ceil(H100_SMS / programs), blocks))
+    chunk = math.ceil(blocks / wanted) * block_N
+    return math.ceil(shape["topk"] / chunk), chunk
 
 
 def validate(shape):
