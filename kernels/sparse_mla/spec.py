@@ -248,27 +248,34 @@ def bytes_moved(shape, dtype):
 TOLERANCE = {"bf16": {"o": (1e-2, 2e-2), "lse": (1e-4, 4e-4)}}
 
 # CPU: H = 16 (a tensor-parallel shard), topk 64, Skv <= 512. Every key selected (Skv <= topk:
-# sparse = dense), ragged Sq < Skv with topk < visible keys, decode steps (Sq = 2), Sq > Skv
-# (queries with no index, o = 0 and lse = -inf), topk not a multiple of any block_N, and
-# H > 64 not a multiple of it (two head tiles, the second partial).
+# sparse = dense), ragged Sq < Skv with topk < visible keys, decode steps (Sq = 2; the best
+# track cuts the top-k of the last one into splits and combines them), Sq > Skv (queries with
+# no index, o = 0 and lse = -inf), topk not a multiple of any block_N, and H > 64 not a
+# multiple of it (two head tiles, the second partial).
 CPU_SUITE = [
     dict(B=1, Sq=64, Skv=64, H=16, topk=64),
     dict(B=1, Sq=100, Skv=300, H=16, topk=64),
     dict(B=2, Sq=2, Skv=500, H=16, topk=64),
+    dict(B=1, Sq=2, Skv=300, H=16, topk=128),
     dict(B=1, Sq=40, Skv=24, H=16, topk=64),
     dict(B=1, Sq=33, Skv=200, H=16, topk=40),
     dict(B=1, Sq=5, Skv=100, H=72, topk=64),
 ]
-# GPU: the model's topk = 2048, one sequence at prefill: 4k tokens with all 128 heads, 16k
-# with 64 (a TP-2 shard), 32k with 16 (TP-8: a quarter of each 64-head tile is used); decode
-# (Sq = 1, and 2 with MTP) of 8 sequences over a 64k-token cache.
+# GPU: the model's topk = 2048 with its 128 heads and 64 (a tensor-parallel split of two): one
+# sequence at prefill, 4k tokens with 128 heads and 16k with 64; decode, one step (Sq = 1) or
+# a few with multi-token prediction (Sq = 2, 4), from one sequence over a 128k-token cache to
+# 128 sequences over 16k.
 GPU_SUITE = [
     dict(B=1, Sq=4096, Skv=4096, H=128, topk=2048),
     dict(B=1, Sq=16384, Skv=16384, H=64, topk=2048),
-    dict(B=1, Sq=32768, Skv=32768, H=16, topk=2048),
-    dict(B=8, Sq=1, Skv=65536, H=128, topk=2048),
+    dict(B=1, Sq=1, Skv=131072, H=128, topk=2048),
     dict(B=8, Sq=2, Skv=65536, H=64, topk=2048),
+    dict(B=64, Sq=1, Skv=32768, H=128, topk=2048),
+    dict(B=128, Sq=4, Skv=16384, H=64, topk=2048),
 ]
-# `--suite gpu-full` (every op within ~10 minutes on one H100): the 4k prefill and the decode
-# steps; the dense float64 reference of the 16k and 32k prefills alone takes minutes each.
-GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Sq"] <= 4096]
+# `--suite gpu-full` (every op within ~10 minutes on one H100): the 4k prefill and two decode
+# batches; the dense float64 reference of the 16k prefill and of the large decode batches
+# (10^14 multiply-adds and more) takes minutes each.
+GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Sq"] <= 4096 and s["B"] <= 8]
+# `dslbench inspect` compiles one shape: the 4k prefill with 128 heads
+INSPECT_SHAPE = GPU_SUITE[0]

@@ -1,25 +1,26 @@
 """Sparse MLA forward in Triton, best track: the closest Triton comes to FlashMLA's schedule.
 
 Track: best (README: two tracks). What FlashMLA's sparse prefill (and TileLang's
-kernels/sparse_mla/tilelang_best.py) do that Triton 3.6 cannot express on Hopper:
+kernels/sparse_mla/tilelang_best.py) do that Triton 3.6 cannot express on Hopper, and what
+`dslbench inspect --op sparse_mla` shows it costs:
 - warp specialization: no producer warpgroup gathering the top-k rows while two consumer
-  warpgroups compute (Triton's automatic warp specialization is Blackwell-only); here all
-  8 warps issue the gathers themselves (cp.async, software-pipelined num_stages deep);
-- per-warpgroup register budgets (setmaxnreg): every warp gets the same share;
-- TMA gathers (Blackwell's tensor-descriptor gather): the rows come through cp.async;
-- choosing which warpgroup computes what: written as s = q.k^T (heads x keys), Triton lays
-  the score MMA out along the heads on all 8 warps so that P can stay in registers for P.V,
-  and the 64-head tile is computed twice, once per warpgroup (the matched track's 72
-  HGMMA instead of 36 per key block, and its spills).
-What this kernel does instead: the scores are computed transposed, s^T = k.q^T (keys x
-heads), so the MMA's M is the keys and its N the 64 heads: Triton splits it between the two
-warpgroups (32 heads each), nothing is computed twice, and P^T reaches the P.V MMA through a
-layout conversion in shared memory: the FlashMLA hand-off of P, done by the compiler. The
-softmax statistics are reductions over the keys, across the warps of a warpgroup.
+  warpgroups compute (Triton's automatic warp specialization is Blackwell-only): all 8 warps
+  issue the gathers themselves, as cp.async software-pipelined num_stages deep, and meet at
+  CTA-wide barriers (BAR.SYNC) where TileLang's roles wait on mbarriers;
+- per-warpgroup register budgets (setmaxnreg): every thread gets the same share, the 254-255
+  registers the 64 x 512 fp32 output and the scores need;
+- a TMA gather (Blackwell's tensor-descriptor gather): the rows come through cp.async;
+- choosing which warpgroup computes what. Written plainly (as the matched track is), Triton
+  lays a score MMA that feeds another MMA out with all 8 warps along the 64 heads, so both
+  warpgroups compute the whole 64 x block_N tile (72 HGMMA a key block instead of 36) and
+  the kernel spills. Here each score MMA sits in an `if` region of its own (conditions that
+  always hold): Triton's layout choice no longer sees the chain, splits the tile between
+  the two warpgroups (block_N / 2 keys each), and hands P to the P.V MMA through a layout
+  conversion in shared memory, the FlashMLA hand-off done by the compiler; the softmax
+  statistics are reductions across the two warpgroups. 36 HGMMA a key block, no spills.
 - Decode (fewer programs than SMs): each query's top-k slots are cut into splits
   (spec.topk_split); each program writes its normalized partial output and log-sum-exp to
   the workspace and sparse_mla_combine_kernel merges them, as the TileLang kernel does.
-`dslbench inspect --op sparse_mla` shows the cost: HGMMA count and shape, registers, spills.
 
 Unused slots (-1, or >= Skv) gather a real row (the index clamped into range) whose score is
 -inf, so its weight is 0; scores are kept in base 2 (scale * log2(e) folded in once).
@@ -84,9 +85,11 @@ def sparse_mla_kernel(
         row_ptrs = kv_rows + tl.minimum(tl.maximum(idx, 0), Skv - 1)[:, None] * stride_ks
         kv = tl.load(row_ptrs + offs_v[None, :] * stride_kd)
         k_rope = tl.load(row_ptrs + offs_r[None, :] * stride_kd)
-        # Unused slots start at -inf, so the dots leave them -inf.
+        # Unused slots start at -inf, so the dots leave them -inf. Each score MMA in a region
+        # of its own (both conditions always hold; distinct, or Triton merges the two ifs):
+        # then Triton splits the tile between the warpgroups (module docstring).
         s = tl.broadcast_to(tl.where(valid, 0.0, float("-inf"))[None, :], (BLOCK_H, BLOCK_N))
-        if start < end:  # always: each score MMA in a region of its own (module docstring)
+        if start < end:
             s = tl.dot(q, tl.trans(kv), s)
         if start >= first:
             s = tl.dot(q_rope, tl.trans(k_rope), s)
