@@ -109,9 +109,13 @@ def weave_roles(func):
 
 def compile_cpu(factory, pass_configs=None, *args, **kwargs):
     """Build factory(*args, **kwargs) in the CPU dialect and compile it for target="c", with
-    the kernel's own pass configs (e.g. TMA lowering off) and the CPU path's."""
+    the kernel's own pass configs (e.g. TMA lowering off) and the CPU path's. A factory that
+    returns {name: (prim_func, pass_configs)} gets {name: compiled kernel}."""
     import tilelang
 
     with BUILDING, cpu_dialect():  # the dialect patches the module: one build at a time
-        func = weave_roles(factory(*args, **kwargs))
-    return tilelang.compile(func, target="c", pass_configs={**(pass_configs or {}), **PASS_CONFIGS})
+        built = factory(*args, **kwargs)
+    funcs = built if isinstance(built, dict) else {None: (built, pass_configs)}
+    kernels = {name: tilelang.compile(weave_roles(func), target="c", pass_configs={**(configs or {}), **PASS_CONFIGS})
+               for name, (func, configs) in funcs.items()}
+    return kernels if isinstance(built, dict) else kernels[None]
