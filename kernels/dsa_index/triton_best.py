@@ -75,6 +75,12 @@ def dsa_index_kernel(
 
 def dsa_index(q, w, k, ks, score, block_N, num_stages, threads):
     """score = the indexer's scores into the preallocated score, with one shared config."""
+    return launch(dsa_index_kernel, q, w, k, ks, score, block_N, num_stages, threads)
+
+
+def launch(kernel, q, w, k, ks, score, block_N, num_stages, threads):
+    """The wrapper, with the @triton.jit kernel it launches given (kernels/dsa_step chains it
+    under its own module's name for it)."""
     B, Sq, H, D = q.shape
     Skv = k.shape[1]
     assert w.shape == (B, Sq, H) and k.shape == (B, Skv, D) and ks.shape == (B, Skv), "shapes do not match"
@@ -85,7 +91,7 @@ def dsa_index(q, w, k, ks, score, block_N, num_stages, threads):
     q_desc = TensorDescriptor.from_tensor(q.view(B * Sq * H, D), [block_Q * H, D])
     k_desc = TensorDescriptor.from_tensor(k.view(B * Skv, D), [block_N, D])
     grid = (triton.cdiv(Sq, block_Q), chunks, B)  # query blocks along x: no 65535 limit
-    dsa_index_kernel[grid](
+    kernel[grid](
         q_desc, k_desc, w, ks, score, Sq, Skv,
         *w.stride(), *ks.stride(), *score.stride(),
         H=H, D=D, BLOCK_Q=block_Q, BLOCK_N=block_N, CHUNK_N=chunk_N,

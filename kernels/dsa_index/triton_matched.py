@@ -63,6 +63,12 @@ def dsa_index_kernel(
 
 def dsa_index(q, w, k, ks, score, block_N, chunk_N, num_stages, threads):
     """score = the indexer's scores into the preallocated score, with one shared config."""
+    return launch(dsa_index_kernel, q, w, k, ks, score, block_N, chunk_N, num_stages, threads)
+
+
+def launch(kernel, q, w, k, ks, score, block_N, chunk_N, num_stages, threads):
+    """The wrapper, with the @triton.jit kernel it launches given (kernels/dsa_step chains it
+    under its own module's name for it)."""
     B, Sq, H, D = q.shape
     Skv = k.shape[1]
     assert w.shape == (B, Sq, H) and k.shape == (B, Skv, D) and ks.shape == (B, Skv), "shapes do not match"
@@ -70,7 +76,7 @@ def dsa_index(q, w, k, ks, score, block_N, chunk_N, num_stages, threads):
     assert chunk_N % block_N == 0, "a chunk is a whole number of key blocks"
     # Queries along x (no 65535 limit); neighbours read the same key chunk, from L2.
     grid = (Sq, triton.cdiv(Skv, chunk_N), B)
-    dsa_index_kernel[grid](
+    kernel[grid](
         q, w, k, ks, score, Sq, Skv,
         *q.stride(), *w.stride(), *k.stride(), *ks.stride(), *score.stride(),
         H=H, D=D, BLOCK_N=block_N, CHUNK_N=chunk_N,

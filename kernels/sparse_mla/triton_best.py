@@ -159,6 +159,14 @@ def sparse_mla(q, kv, indices, o, lse, block_N, num_stages, threads, o_partial=N
     """o, lse = sparse MLA over `indices` into the preallocated o and lse, with one shared
     config; at decode (spec.topk_split > 1) through the partials o_partial, lse_partial
     (this module's workspace). sm_scale defaults to 1/sqrt(576)."""
+    return launch(sparse_mla_kernel, sparse_mla_combine_kernel, q, kv, indices, o, lse, block_N, num_stages, threads,
+                  o_partial, lse_partial, sm_scale)
+
+
+def launch(kernel, combine_kernel, q, kv, indices, o, lse, block_N, num_stages, threads, o_partial=None,
+           lse_partial=None, sm_scale=None):
+    """The wrapper, with the @triton.jit kernels it launches given (kernels/dsa_step chains
+    them under its own module's names for them)."""
     B, Sq, H, Dqk = q.shape
     Skv, topk = kv.shape[1], indices.shape[2]
     assert Dqk == D_V + D_ROPE and kv.shape == (B, Skv, Dqk), "q must be (B, Sq, H, 576), kv (B, Skv, 576)"
@@ -172,14 +180,14 @@ def sparse_mla(q, kv, indices, o, lse, block_N, num_stages, threads, o_partial=N
     o_strides = (o.stride(0), o.stride(1), 0, o.stride(2), o.stride(3)) if splits == 1 else o_partial.stride()
     l_strides = (lse.stride(0), lse.stride(1), 0, lse.stride(2)) if splits == 1 else lse_partial.stride()
     grid = (Sq, head_tiles * splits, B)  # queries along x: no 65535 limit
-    sparse_mla_kernel[grid](
+    kernel[grid](
         q, kv, indices, out, out_lse, H, Skv, topk, head_tiles, scale,
         *q.stride(), *kv.stride(), *indices.stride(), *o_strides, *l_strides,
         BLOCK_H=BLOCK_H, BLOCK_N=block_N, CHUNK=chunk, DV=D_V, DR=D_ROPE,
         num_warps=threads // 32, num_stages=num_stages,
     )
     if splits > 1:
-        sparse_mla_combine_kernel[(Sq, head_tiles, B)](
+        combine_kernel[(Sq, head_tiles, B)](
             o_partial, lse_partial, o, lse, H, splits,
             *o_partial.stride(), *lse_partial.stride(), *o.stride(), *lse.stride(),
             BLOCK_H=BLOCK_H, BLOCK_S=triton.next_power_of_2(splits), DV=D_V, num_warps=8,

@@ -90,6 +90,12 @@ def sparse_mla_kernel(
 def sparse_mla(q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale=None):
     """o, lse = sparse MLA over `indices` into the preallocated o and lse, with one shared
     config. sm_scale defaults to 1/sqrt(576)."""
+    return launch(sparse_mla_kernel, q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale)
+
+
+def launch(kernel, q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale=None):
+    """The wrapper, with the @triton.jit kernel it launches given (kernels/dsa_step chains it
+    under its own module's name for it)."""
     B, Sq, H, Dqk = q.shape
     Skv, topk = kv.shape[1], indices.shape[2]
     assert Dqk == D_V + D_ROPE and kv.shape == (B, Skv, Dqk), "q must be (B, Sq, H, 576), kv (B, Skv, 576)"
@@ -97,7 +103,7 @@ def sparse_mla(q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale=No
     assert q.dtype == kv.dtype == o.dtype, "q, kv and o must share one dtype"
     scale = default_scale() if sm_scale is None else sm_scale
     grid = (Sq, triton.cdiv(H, BLOCK_H), B)  # queries along x: no 65535 limit
-    sparse_mla_kernel[grid](
+    kernel[grid](
         q, kv, indices, o, lse, H, Skv, topk, scale * LOG2E,
         *q.stride(), *kv.stride(), *indices.stride(), *o.stride(), *lse.stride(),
         BLOCK_H=BLOCK_H, BLOCK_N=block_N, DV=D_V, DR=D_ROPE,
