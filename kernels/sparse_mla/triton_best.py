@@ -35,6 +35,7 @@ LN2 = tl.constexpr(0.6931471805599453)  # ln(2): the base-2 log-sum-exp back to 
 # Floor of the max an exponent is taken against: keeps exp2(-inf - m) a clean 0 (never
 # exp2(NaN)) while no slot so far is valid and the running max is still -inf.
 M_FLOOR = tl.constexpr(-1e30)
+COMBINE_COLUMNS = 128  # output columns a combine program sums (64 heads x 128: 64 fp32 registers a thread)
 
 
 @triton.jit
@@ -117,30 +118,32 @@ def sparse_mla_combine_kernel(
     H, SPLITS,
     stride_pb, stride_ps, stride_psplit, stride_ph, stride_pd, stride_qb, stride_qs, stride_qsplit, stride_qh,
     stride_ob, stride_os, stride_oh, stride_od, stride_lb, stride_ls, stride_lh,
-    BLOCK_H: tl.constexpr, BLOCK_S: tl.constexpr, DV: tl.constexpr,
+    BLOCK_H: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr, DV: tl.constexpr,
 ):
     """o = sum_s exp(lse_s - lse) o_s, lse = log sum_s exp(lse_s); all splits empty: o = 0,
-    lse = -inf."""
+    lse = -inf. A program combines BLOCK_D of the DV output columns of BLOCK_H heads."""
     i = tl.program_id(0).to(tl.int64)
-    heads = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    heads = (tl.program_id(1) // (DV // BLOCK_D)) * BLOCK_H + tl.arange(0, BLOCK_H)
+    columns = tl.program_id(1) % (DV // BLOCK_D)
     b = tl.program_id(2).to(tl.int64)
     offs_s = tl.arange(0, BLOCK_S)
-    offs_v = tl.arange(0, DV)
+    offs_v = columns * BLOCK_D + tl.arange(0, BLOCK_D)
     lse_s = tl.load(lse_part_ptr + b * stride_qb + i * stride_qs + offs_s[None, :] * stride_qsplit + heads[:, None] * stride_qh,
                     mask=(offs_s[None, :] < SPLITS) & (heads[:, None] < H), other=float("-inf"))
     top = tl.maximum(tl.max(lse_s, 1), M_FLOOR)
     weight = tl.exp(lse_s - top[:, None])  # BLOCK_H x BLOCK_S, 0 for empty splits
     total = tl.sum(weight, 1)
     weight = weight / tl.where(total > 0, total, 1.0)[:, None]
-    acc = tl.zeros((BLOCK_H, DV), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_H, BLOCK_D), dtype=tl.float32)
     part_rows = o_part_ptr + b * stride_pb + i * stride_ps + heads[:, None] * stride_ph + offs_v[None, :] * stride_pd
     for s in range(0, SPLITS):
         w = tl.sum(tl.where(offs_s[None, :] == s, weight, 0.0), 1)  # this split's column
         acc += w[:, None] * tl.load(part_rows + s * stride_psplit, mask=heads[:, None] < H, other=0.0)
     o_ptrs = o_ptr + b * stride_ob + i * stride_os + heads[:, None] * stride_oh + offs_v[None, :] * stride_od
     tl.store(o_ptrs, acc.to(o_ptr.dtype.element_ty), mask=heads[:, None] < H)
-    lse = tl.where(total > 0, top + tl.log(tl.where(total > 0, total, 1.0)), float("-inf"))
-    tl.store(lse_ptr + b * stride_lb + i * stride_ls + heads * stride_lh, lse, mask=heads < H)
+    if columns == 0:  # one program of the heads writes their lse
+        lse = tl.where(total > 0, top + tl.log(tl.where(total > 0, total, 1.0)), float("-inf"))
+        tl.store(lse_ptr + b * stride_lb + i * stride_ls + heads * stride_lh, lse, mask=heads < H)
 
 
 def workspace(shape, dtype, config, device):
@@ -187,9 +190,9 @@ def launch(kernel, combine_kernel, q, kv, indices, o, lse, block_N, num_stages, 
         num_warps=threads // 32, num_stages=num_stages,
     )
     if splits > 1:
-        combine_kernel[(Sq, head_tiles, B)](
+        combine_kernel[(Sq, head_tiles * (D_V // COMBINE_COLUMNS), B)](
             o_partial, lse_partial, o, lse, H, splits,
             *o_partial.stride(), *lse_partial.stride(), *o.stride(), *lse.stride(),
-            BLOCK_H=BLOCK_H, BLOCK_S=triton.next_power_of_2(splits), DV=D_V, num_warps=8,
+            BLOCK_H=BLOCK_H, BLOCK_S=triton.next_power_of_2(splits), BLOCK_D=COMBINE_COLUMNS, DV=D_V, num_warps=4,
         )
     return o, lse
