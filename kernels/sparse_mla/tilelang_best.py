@@ -48,9 +48,8 @@ CONSUMER_0, CONSUMER_1, PRODUCER = 0, 1, 2  # warpgroup of each role
 COMBINE_COLUMNS = 128  # output columns the combine sums at once (64 fp32 registers a thread)
 # The roles synchronize through mbarriers only: TileLang's automatic __syncthreads between
 # the role sections would stop the producer and the consumers from running apart (a hang),
-# so it is off, and the few barriers each role needs are written out. The gather's index is
-# clamped into range already: no bounds guard (which would turn the copies conditional).
-PASS_CONFIGS = {"tl.disable_thread_storage_sync": True, "tl.disable_safe_memory_legalize": True}
+# so it is off, and the few barriers each role needs are written out.
+PASS_CONFIGS = {"tl.disable_thread_storage_sync": True}
 
 
 def workspace(shape, dtype, config, device):
@@ -77,10 +76,9 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
     qk_scale = (default_scale() if sm_scale is None else sm_scale) * LOG2E
     splits, chunk = topk_split(dict(B=B, Sq=Sq, H=H, topk=topk), block_N)
     steps = -(-chunk // block_N)  # key blocks per program (its last slots may be past topk)
-    # One key buffer per stage, chosen by a Python int: each role's loop runs `laps` times over
-    # the num_stages buffers, unrolled (TileLang 0.1.15 drops a variable leading index from an
-    # MMA operand: T.gemm(A, B[t % 2, :, :], C) reads B[0] every time).
-    laps = -(-steps // num_stages)
+    # One key buffer per stage, chosen by a Python int: each role's step has one branch per
+    # buffer (TileLang 0.1.15 drops a variable leading index from an MMA operand:
+    # T.gemm(A, B[t % 2, :, :], C) reads B[0] every time).
     stages = tuple(range(num_stages))
     head_tiles = T.ceildiv(H, BLOCK_H)
 
@@ -127,14 +125,13 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                 T.fill(acc_o_l, 0)
                 T.fill(l_i, 0)
                 T.fill(m_i, -T.infinity(accum))
-                for lap in T.serial(laps):
-                    for stage in stages:
-                        t = lap * num_stages + stage
-                        if t < steps:
+                for t in T.serial(steps):
+                    for stage in stages:  # the buffer of step t, chosen by a Python int (see above)
+                        if t % num_stages == stage:
                             for h, j in T.Parallel(BLOCK_H, block_N):  # unused slots start at -inf
                                 acc_s[h, j] = T.if_then_else(valid(Indices, bz, bx, first + t * block_N + j, topk, Skv),
                                                              0, -T.infinity(accum))
-                            T.barrier_wait(ready[stage], lap % 2)
+                            T.barrier_wait(ready[stage], (t // num_stages) % 2)
                             T.wgmma_gemm(Q_l, KV_l[stage], acc_s, transpose_B=True)
                             T.wgmma_gemm(Q_r, KV_r[stage], acc_s, transpose_B=True)
                             T.wgmma_gemm(Q_rope, K_rope[stage], acc_s, transpose_B=True)
@@ -164,10 +161,9 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                     T.copy(l_tile, LSE[bz, bx, h0])
             with T.ws(CONSUMER_1):
                 T.fill(acc_o_r, 0)
-                for lap in T.serial(laps):
+                for t in T.serial(steps):
                     for stage in stages:
-                        t = lap * num_stages + stage
-                        if t < steps:
+                        if t % num_stages == stage:
                             T.barrier_wait(p_ready, t % 2)
                             for h, d in T.Parallel(BLOCK_H, HALF):
                                 acc_o_r[h, d] *= alpha_shared[h]
@@ -183,15 +179,12 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                     T.copy(acc_o_r, O[bz, bx, h0, HALF])
             with T.ws(PRODUCER):  # last: after its register budget drops, no other role's code follows
                 T.set_max_nreg(REGISTERS["producer"], 0)
-                for stage in stages:  # the first lap of fills, then each lap fills the next one's
-                    if stage < steps:
-                        fill(KV, Indices, KV_l, KV_r, K_rope, ready, free, stage, 0, bz, bx,
-                             first + stage * block_N, block_N, topk, Skv)
-                for lap in T.serial(laps):
+                fill(KV, Indices, KV_l, KV_r, K_rope, ready, free, 0, 0, bz, bx, first, block_N, topk, Skv)
+                for t in T.serial(steps):  # while the consumers are on step t, fill step t + 1's buffer
                     for stage in stages:
-                        if (lap + 1) * num_stages + stage < steps:
-                            fill(KV, Indices, KV_l, KV_r, K_rope, ready, free, stage, lap + 1, bz, bx,
-                                 first + ((lap + 1) * num_stages + stage) * block_N, block_N, topk, Skv)
+                        if (t + 1 < steps) & ((t + 1) % num_stages == stage):
+                            fill(KV, Indices, KV_l, KV_r, K_rope, ready, free, stage, (t + 1) // num_stages, bz, bx,
+                                 first + (t + 1) * block_N, block_N, topk, Skv)
 
     @T.macro
     def combine(O_partial, LSE_partial, O, LSE):
