@@ -2,27 +2,35 @@
 
 Track: best (README: two tracks). Techniques, as DeepSeek's sparse prefill kernels use them
 (FlashMLA's sm90 sparse prefill; TileLang's examples/deepseek_v32 `sparse_mla_fwd_pipelined`):
-- Three warpgroups per program (`threads` = the two consumers, plus one producer):
-  the producer gathers the top-k kv rows (576 wide) with asynchronous copies (cp.async) into
-  a num_stages-deep ring of shared buffers and signals each with an mbarrier; consumer 0
-  computes the 64 x block_N scores (the whole score MMA, once: 576 / 16 = 36 HGMMA of
-  64 x block_N per key block), the online softmax and the left 256 value columns; it hands P
-  and the rescale factor to consumer 1 through shared memory, which accumulates the right
-  256 columns. Nothing is computed twice.
-- Register budgets split by `setmaxnreg`: consumer 0 holds the scores and half of O, consumer
-  1 only half of O, the producer only addresses.
+- Three warpgroups per program (`threads` = the two consumers, plus a producer): the producer
+  gathers the top-k kv rows (576 wide) into a ring of num_stages shared buffers and signals
+  each with an mbarrier; consumer 0 computes the 64 x block_N scores (the whole score MMA,
+  once: 576 / 16 = 36 HGMMA of 64 x block_N per key block), the online softmax and the left
+  256 value columns (P from registers); it hands P and the rescale factor to consumer 1
+  through shared memory, which accumulates the right 256 columns. Nothing is computed twice.
+- Register budgets split by setmaxnreg (REGISTERS): consumer 0 holds the scores and half of
+  O, consumer 1 only half of O, the producer only addresses.
 - q (64 heads x 576) is loaded once per program; a key buffer is released by both consumers
   (one mbarrier) before the producer refills it, P by consumer 1 before consumer 0 rewrites it.
 - Decode (few queries x 64-head tiles, fewer programs than SMs): each query's top-k slots are
   cut into splits (spec.topk_split); each program writes its normalized partial output and
   log-sum-exp into the workspace and a second kernel of the same prim_func combines them.
 
-The three roles are written as one loop over key blocks in which each warpgroup runs only
-its own section (T.ws): on the GPU every warpgroup advances at its own pace, held only by the
-mbarriers, exactly as three separate loops would; on TileLang's C backend (the CPU check,
-bench/run/tilelang_cpu.py) the program is one thread, the sections run in order within each
-step and the barriers and register budgets mean nothing: the same math, checked on the CPU;
-the barrier protocol itself is checked only on a GPU.
+How it is written, and what TileLang 0.1.15 takes:
+- Each role is a `with T.ws(warpgroup):` section with its own loop over the key blocks; the
+  roles meet only at mbarriers, so TileLang's automatic __syncthreads is off (PASS_CONFIGS)
+  and the few barriers a role needs are explicit. The producer's section comes last: ptxas
+  ignores every setmaxnreg when code that must run under a higher budget follows a lowered
+  one on some path ("setmaxnreg ignored to maintain minimum register requirements"), and the
+  sections are sequential ifs to it.
+- The gather is 16-byte loads and stores by the producer's 128 threads, not cp.async: TileLang
+  0.1.15 has no gather form of T.async_copy (a row at a time keeps a quarter of the threads
+  busy) and no longer turns the upstream example's async_scope loops into cp.async.
+- A key buffer is chosen by a Python int, one branch per buffer in each step: TileLang 0.1.15
+  drops a variable leading index from an MMA operand (T.gemm(A, B[t % 2, :, :], C) reads B[0]).
+- On TileLang's C backend (the CPU check) bench/run/tilelang_cpu.py runs the program as one
+  thread: the roles' loops fused step by step, the barriers and register budgets no-ops. The
+  same math is checked on the CPU; the barrier protocol only on a GPU.
 
 Scores are kept in base 2 (scale * log2(e) folded in once); unused slots (-1, or >= Skv)
 gather a real row (the index clamped into range) whose score is -inf, so its weight is 0.
@@ -247,8 +255,8 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
 
 def inverse(total):
     """1 / total for a row's positive sum of weights, 0 for a row without any (whose output is
-    0 anyway). The fast reciprocal (one MUFU.RCP): an IEEE division would call a slow-path
-    subroutine, and a call makes ptxas ignore the register budgets (setmaxnreg)."""
+    0 anyway). The fast reciprocal, one MUFU.RCP, where an IEEE division per output element
+    would carry its slow-path subroutine call (o is rounded to bf16)."""
     return T.if_then_else(total > 0, T.fast_rcp(total), 0)
 
 
@@ -277,7 +285,7 @@ def fill(KV, Indices, KV_l, KV_r, K_rope, ready, free, stage, lap, bz, bx, first
 def gather(KV, Indices, KV_l, KV_r, K_rope, stage, bz, bx, first, block_N, topk, Skv):
     """The kv rows of slots first .. first + block_N - 1 into buffer `stage`: 16-byte loads and
     stores by the producer's 128 threads. An unused slot reads a real row (its index clamped
-    into range) whose weight will be 0: the copy needs no condition."""
+    into range) whose weight will be 0."""
     for j, d in T.Parallel(block_N, HALF):
         KV_l[stage][j, d] = KV[bz, T.min(T.max(slot(Indices, bz, bx, first + j, topk), 0), Skv - 1), d]
     for j, d in T.Parallel(block_N, HALF):
