@@ -278,6 +278,8 @@ def test_check_measures_errors_over_the_finite_values_only():
     (index, "B=1,Sq=4,Skv=4,H=16,D=64", "D=64 is not supported"),
     (index, "B=1,Sq=4,Skv=4,H=24,D=128", "H=24 is not supported"),
     (mla, "B=1,Sq=4,Skv=4,H=16", "lacks topk"),
+    (index, "B=1,Sq=65536,Skv=65536,H=64,D=128", "reach 2\\^31"),
+    (mla, "B=1,Sq=32768,Skv=32768,H=128,topk=2048", "reaches 2\\^31"),
 ])
 def test_bad_shapes_are_one_line_usage_errors(spec, text, message):
     with pytest.raises(ops.UsageError, match=message):

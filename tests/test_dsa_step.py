@@ -107,7 +107,8 @@ def test_tied_indices_are_checked_against_the_sparse_mla_of_their_own_keys():
 
 WRONG = {
     "score-1pct-off": lambda out: dict(out, score=out["score"] * 1.01),
-    "indices-off-by-one": lambda out: dict(out, indices=torch.where(out["indices"] > 0, out["indices"] - 1, out["indices"])),
+    "indices-off-by-one": lambda out: dict(out, indices=torch.where(out["indices"] > 0, out["indices"] - 1,
+                                                                    out["indices"])),
     "o-2pct-off": lambda out: dict(out, o=out["o"] * 1.02),
     "lse-shifted": lambda out: dict(out, lse=out["lse"] + 1e-2),
 }

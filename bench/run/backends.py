@@ -137,8 +137,8 @@ def prepare(backend, spec, shape, dtype, config, inputs, device):
                                  stages)
     else:
         fn = sibling(spec, "baselines").BASELINES[backend]
-        build = lambda config: staged(lambda **stage: fn(*run_in.values(), *run_out.values(), **flags, **stage),  # noqa: E731
-                                      stages)
+        call = lambda **stage: fn(*run_in.values(), *run_out.values(), **flags, **stage)  # noqa: E731
+        build = lambda config: staged(call, stages)  # noqa: E731
         config, produces = None, getattr(fn, "outputs", produces)
     if emulated:
         build = rounding(build, run_out, real_outputs)
@@ -258,8 +258,9 @@ def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device, stage
             kernel = compile_cpu(factory, pass_configs, **shape, dtype=dtypes.TILELANG[dtype], **config)
         else:
             func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
-            kernel = ({name: tilelang.compile(f, target="cuda", pass_configs=dict(c)) for name, (f, c) in func.items()}
-                      if isinstance(func, dict) else tilelang.compile(func, target="cuda", pass_configs=dict(pass_configs)))
+            funcs = func if isinstance(func, dict) else {None: (func, pass_configs)}
+            kernel = {name: tilelang.compile(f, target="cuda", pass_configs=dict(c)) for name, (f, c) in funcs.items()}
+            kernel = kernel if isinstance(func, dict) else kernel[None]
         scratch = workspace(module, shape, dtype, config, device)
         if isinstance(kernel, dict):  # several kernels, chained by the module's host function
             host = getattr(module, spec.NAME)

@@ -73,7 +73,8 @@ def weave_roles(func):
     def loops(section):  # {loop variable name: position} of its top-level serial loops
         body = flat(section.body)
         names = [s.loop_var.name for s in body if isinstance(s, tirx.For)]
-        return {s.loop_var.name: i for i, s in enumerate(body) if isinstance(s, tirx.For) and names.count(s.loop_var.name) == 1}
+        return {s.loop_var.name: i for i, s in enumerate(body)
+                if isinstance(s, tirx.For) and names.count(s.loop_var.name) == 1}
 
     def woven(sections):
         common = set.intersection(*(set(loops(s)) for s in sections)) if len(sections) > 1 else set()

@@ -110,6 +110,8 @@ def validate(shape):
         return f"D={shape['D']} is not supported; the indexer's head dim is {HEAD_DIM} (one FP8 scale group per row)"
     if shape["H"] not in HEAD_COUNTS:
         return f"H={shape['H']} is not supported; the kernels take H in {', '.join(map(str, HEAD_COUNTS))}"
+    if shape["B"] * shape["Sq"] * shape["Skv"] >= 2 ** 31:
+        return "B*Sq*Skv scores reach 2^31; the TileLang kernels index them in 32 bits"
     return None
 
 

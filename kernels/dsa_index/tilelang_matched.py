@@ -57,7 +57,8 @@ def dsa_index_kernel(B, Sq, Skv, H, D, dtype, block_N, chunk_N, num_stages, thre
                     T.copy(K[bz, start + t * block_N, 0], K_shared)  # zero-filled past Skv
                     T.copy(KS[bz, start + t * block_N], ks_shared)
                     # FullRow: warpgroups split the keys (64 each), as Triton lays the dot out
-                    T.gemm(K_shared, Q_shared, logits, transpose_B=True, clear_accum=True, policy=T.GemmWarpPolicy.FullRow)
+                    T.gemm(K_shared, Q_shared, logits, transpose_B=True, clear_accum=True,
+                           policy=T.GemmWarpPolicy.FullRow)
                     for n, h in T.Parallel(block_N, H):
                         logits[n, h] = T.max(logits[n, h], 0) * w_frag[h]
                     T.reduce_sum(logits, score, dim=1)

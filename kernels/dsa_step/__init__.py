@@ -1,1 +1,1 @@
-"""One DeepSeek Sparse Attention step end to end (indexer -> top-k -> sparse MLA): spec, each DSL's chain of its kernels, baselines."""
+"""One DeepSeek Sparse Attention step (indexer -> top-k -> sparse MLA): spec, each DSL's chain, baselines."""

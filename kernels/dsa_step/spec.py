@@ -77,8 +77,8 @@ def mla_shape(shape):
 
 
 def validate(shape):
-    """Constraints beyond 'every size >= 1': sparse MLA's (none)."""
-    return mla.validate(mla_shape(shape))
+    """Constraints beyond 'every size >= 1': the indexer's and sparse MLA's."""
+    return index.validate(index_shape(shape)) or mla.validate(mla_shape(shape))
 
 
 def shape_class(shape):

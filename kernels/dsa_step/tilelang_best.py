@@ -10,7 +10,7 @@ kernels and calls the host function.
 """
 from kernels.dsa_index import tilelang_best as indexer
 from kernels.dsa_index.spec import topk_indices
-from kernels.dsa_step.spec import CONFIGS, INDEX_DIM, INDEX_HEADS, mla_shape, split_config  # noqa: F401  (CONFIGS: shared)
+from kernels.dsa_step.spec import CONFIGS, INDEX_DIM, INDEX_HEADS, mla_shape, split_config  # noqa: F401  (shared)
 from kernels.sparse_mla import tilelang_best as attention
 
 

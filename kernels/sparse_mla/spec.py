@@ -108,8 +108,12 @@ def topk_split(shape, block_N):
 
 
 def validate(shape):
-    """Constraints beyond 'every size >= 1': none (any heads, keys, topk; Sq > Skv gives
-    queries without a key)."""
+    """Constraints beyond 'every size >= 1': q and kv of fewer than 2^31 elements, which the
+    TileLang kernels index in 32 bits (any heads, keys, topk; Sq > Skv gives queries without
+    a key)."""
+    B, Sq, Skv, H = shape["B"], shape["Sq"], shape["Skv"], shape["H"]
+    if B * max(Sq * H, Skv) * D_QK >= 2 ** 31:
+        return "q or kv reaches 2^31 elements; the TileLang kernels index them in 32 bits"
     return None
 
 

@@ -222,7 +222,8 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                 T.fill(acc_o, 0)
                 for s in T.serial(splits):  # (heads past H, in a partial tile, are not stored)
                     for h, d in T.Parallel(BLOCK_H, COMBINE_COLUMNS):
-                        acc_o[h, d] += weight[h, s] * O_partial[bz, bx, s, T.min(h0 + h, H - 1), c * COMBINE_COLUMNS + d]
+                        column = c * COMBINE_COLUMNS + d
+                        acc_o[h, d] += weight[h, s] * O_partial[bz, bx, s, T.min(h0 + h, H - 1), column]
                 T.copy(acc_o, O[bz, bx, h0, c * COMBINE_COLUMNS])
             T.copy(lse, LSE[bz, bx, h0])
 

@@ -2,8 +2,8 @@
 
 Track: matched (README: two tracks): the same source-level algorithm and code path as
 kernels/sparse_mla/triton_matched.py (PASS_CONFIGS: cp.async, no TMA, no producer
-warpgroup; 256 threads); what each DSL compiles it to is in that file's docstring. Each block owns one query and a tile of
-BLOCK_H = 64 heads (the MMA's M dimension; T.copy zero-fills missing heads and clips the
+warpgroup; 256 threads); what each DSL compiles it to is in that file's docstring. Each block
+owns one query and a tile of BLOCK_H = 64 heads (the MMA's M dimension; T.copy zero-fills missing heads and clips the
 stores): q stays in shared memory while the query's topk indices are walked block_N at a
 time through a num_stages-deep pipeline (T.Pipelined). Each step reads block_N indices,
 gathers those kv rows (576 wide, in the 512 latent and 64 rotary parts) into shared memory

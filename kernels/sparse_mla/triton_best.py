@@ -28,7 +28,7 @@ Unused slots (-1, or >= Skv) gather a real row (the index clamped into range) wh
 import triton
 import triton.language as tl
 
-from kernels.sparse_mla.spec import BLOCK_H, CONFIGS, D_ROPE, D_V, default_scale, topk_split  # noqa: F401  (CONFIGS: shared)
+from kernels.sparse_mla.spec import BLOCK_H, CONFIGS, D_ROPE, D_V, default_scale, topk_split  # noqa: F401  (shared)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x * log2(e))
 LN2 = tl.constexpr(0.6931471805599453)  # ln(2): the base-2 log-sum-exp back to natural log
@@ -128,8 +128,9 @@ def sparse_mla_combine_kernel(
     b = tl.program_id(2).to(tl.int64)
     offs_s = tl.arange(0, BLOCK_S)
     offs_v = columns * BLOCK_D + tl.arange(0, BLOCK_D)
-    lse_s = tl.load(lse_part_ptr + b * stride_qb + i * stride_qs + offs_s[None, :] * stride_qsplit + heads[:, None] * stride_qh,
-                    mask=(offs_s[None, :] < SPLITS) & (heads[:, None] < H), other=float("-inf"))
+    lse_rows = lse_part_ptr + b * stride_qb + i * stride_qs + heads[:, None] * stride_qh
+    lse_s = tl.load(lse_rows + offs_s[None, :] * stride_qsplit, mask=(offs_s[None, :] < SPLITS) & (heads[:, None] < H),
+                    other=float("-inf"))
     top = tl.maximum(tl.max(lse_s, 1), M_FLOOR)
     weight = tl.exp(lse_s - top[:, None])  # BLOCK_H x BLOCK_S, 0 for empty splits
     total = tl.sum(weight, 1)
@@ -173,7 +174,8 @@ def launch(kernel, combine_kernel, q, kv, indices, o, lse, block_N, num_stages, 
     B, Sq, H, Dqk = q.shape
     Skv, topk = kv.shape[1], indices.shape[2]
     assert Dqk == D_V + D_ROPE and kv.shape == (B, Skv, Dqk), "q must be (B, Sq, H, 576), kv (B, Skv, 576)"
-    assert indices.shape == (B, Sq, topk) and o.shape == (B, Sq, H, D_V) and lse.shape == (B, Sq, H), "shapes do not match"
+    assert indices.shape == (B, Sq, topk) and o.shape == (B, Sq, H, D_V), "shapes do not match"
+    assert lse.shape == (B, Sq, H), "shapes do not match"
     assert q.dtype == kv.dtype == o.dtype, "q, kv and o must share one dtype"
     splits, chunk = topk_split(dict(B=B, Sq=Sq, H=H, topk=topk), block_N)
     assert (o_partial is None) == (splits == 1), "the workspace holds the partials of a split top-k"
