@@ -20,7 +20,8 @@ import threading
 PASS_CONFIGS = {"tirx.disable_vectorize": True}
 BUILDING = threading.Lock()  # autotune compiles configs in threads; cpu_dialect() is global
 ROLE = "dslbench_cpu_role"  # marks a T.ws section while a kernel is built for the CPU
-NO_OPS = ("barrier_wait", "barrier_arrive", "set_max_nreg", "fence_proxy_async", "wait_wgmma", "cp_async_barrier_noinc")
+NO_OPS = ("barrier_wait", "barrier_arrive", "set_max_nreg", "fence_proxy_async", "wait_wgmma", "cp_async_barrier_noinc",
+          "annotate_producer_reg_dealloc", "annotate_consumer_reg_alloc")
 
 
 @contextlib.contextmanager
