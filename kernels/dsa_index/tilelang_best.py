@@ -18,6 +18,15 @@ import tilelang.language as T
 from kernels.dsa_index.spec import CONFIGS, key_split, queries_per_block  # noqa: F401  (CONFIGS: shared)
 
 
+PRODUCER_REGISTERS = 24  # the producer warpgroup only issues TMA copies
+
+
+def consumer_registers(threads):
+    """The consumers' share of the 64K-register file once the 128-thread producer keeps
+    PRODUCER_REGISTERS: a multiple of 8, at most 240 (setmaxnreg's ceiling)."""
+    return min(240, (65536 - 128 * PRODUCER_REGISTERS) // threads // 8 * 8)
+
+
 def dsa_index_kernel(B, Sq, Skv, H, D, dtype, block_N, num_stages, threads):
     """Return the prim_func (q, w, k, ks) -> score for one shape, dtype and config:
     score[i, s] = ks[s] * sum_h w[i, h] * ReLU(q[i, h].k[s]) for s <= i + Skv - Sq, else -inf.
@@ -47,6 +56,11 @@ def dsa_index_kernel(B, Sq, Skv, H, D, dtype, block_N, num_stages, threads):
             logits = T.alloc_fragment((block_N, block_Q * H), accum)
             score = T.alloc_fragment((block_N, block_Q), accum)
 
+            # TileLang's warp-specialized lowering adds a producer warpgroup; at 640 threads it
+            # sets no register budgets by itself (its default layout is 384): say them, a
+            # producer down to 24 registers and the consumers up to what that frees.
+            T.annotate_producer_reg_dealloc(PRODUCER_REGISTERS)
+            T.annotate_consumer_reg_alloc(consumer_registers(threads))
             q0 = bx * block_Q
             for q in T.serial(block_Q):  # one query's H x D rows at a time (a query past Sq: zeros)
                 T.copy(Q[bz, T.min(q0 + q, Sq - 1), 0, 0], Q_shared[q * H:(q + 1) * H, :])
