@@ -7,7 +7,7 @@ sparse MLA's combine, so every kernel the rules name is read from one cubin set
 - matched: the same code path, kernel by kernel: equal threads, asynchronous copies
   (LDGSTS) and no TMA (UTMALDG) in either DSL, the same matrix instruction shapes;
 - best indexer: a query block per program, so its FP8 MMA is 128 wide (QGMMA 64x128x32) in
-  both DSLs, fed by TMA;
+  both DSLs, fed by TMA, spilling no more than SPILL_BOUND;
 - best sparse MLA: no more than SPILL_BOUND bytes of spills in either DSL (attention and
   combine); TileLang's score MMA is computed once per key block (36 HGMMA of 64 x block_N,
   576 / 16 deep) by one warpgroup and its P.V by the two (block_N / 16 of 64x256 each),
@@ -75,6 +75,7 @@ def test_best_indexer_mma_is_128_wide_and_fed_by_tma(kernels):
         k = role(kernels[(dsl, "best")], "dsa_index")
         assert set(k["mma"]) == {"QGMMA.64x128x32.F32.E4M3.E4M3"}, f"{dsl}: {k['mma']}"
         assert k["sass"].get("UTMALDG", 0) > 0, f"{dsl}: no TMA"
+        assert k["spill_store_bytes"] <= SPILL_BOUND, f"{dsl}: {k['spill_store_bytes']} bytes spilled"
 
 
 @needs_extra
