@@ -8,10 +8,11 @@ meaning. Everything else (T.copy, T.gemm, T.Pipelined, T.reduce_*, ...) lowers a
 Warp-specialized kernels (the roles of a program written as `with T.ws(warpgroup):` sections,
 synchronized by mbarriers) run as one thread: each role section is marked while the kernel is
 built and `weave_roles` then runs the sections in order, their main loops fused into one, so
-that every step runs each role's part of it in program order (so a producer fills the
-buffers of the next step while the consumers use this step's, as it does on the GPU). The barriers, register budgets,
-proxy fences and asynchronous-MMA waits have no CPU meaning and become no-ops; an explicit
-asynchronous MMA is an ordinary gemm. This is the only place that knows about the difference.
+that every step runs each role's part of it in program order (a producer fills the buffers of
+the next step while the consumers use this step's, as on the GPU). The barriers, register
+budgets, proxy fences and asynchronous-MMA waits have no CPU meaning and become no-ops; an
+explicit asynchronous MMA is an ordinary gemm. This is the only place that knows about the
+difference.
 """
 import contextlib
 import threading
