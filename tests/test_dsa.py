@@ -19,8 +19,8 @@ MLA_BACKENDS = ops.dsl_backends(mla)
 # An empty row's lse is log(0) = -inf by design; Triton's interpreter (numpy) warns about it.
 EMPTY_ROWS_LOG = pytest.mark.filterwarnings("ignore:divide by zero encountered in log2")
 DTYPE = {index: "e4m3", mla: "bf16"}
-RAGGED_INDEX = dict(B=2, Sq=100, Skv=300, H=16, D=128)  # several chunks and hidden blocks per row
-RAGGED_MLA = dict(B=1, Sq=33, Skv=200, H=16, topk=40)  # topk not a multiple of any block_N
+RAGGED_INDEX = dict(B=2, Sq=40, Skv=300, H=16, D=128)  # the diagonal crosses a chunk (256), hidden blocks
+RAGGED_MLA = dict(B=1, Sq=20, Skv=200, H=16, topk=40)  # topk not a multiple of any block_N
 
 
 def run(backend, spec, shape, inputs, config=None):
@@ -38,7 +38,7 @@ def compare(spec, outputs, reference):
 
 @EMPTY_ROWS_LOG
 @pytest.mark.parametrize("spec,shape", [(index, RAGGED_INDEX), (index, dict(B=1, Sq=40, Skv=24, H=16, D=128)),
-                                        (mla, RAGGED_MLA), (mla, dict(B=2, Sq=40, Skv=24, H=72, topk=64))],
+                                        (mla, RAGGED_MLA), (mla, dict(B=2, Sq=20, Skv=8, H=72, topk=64))],
                          ids=["index-ragged", "index-Sq>Skv", "mla-ragged", "mla-Sq>Skv-H72"])
 def test_every_backend_matches_reference(spec, shape):
     dsls = ops.dsl_backends(spec)
@@ -278,6 +278,8 @@ def test_check_measures_errors_over_the_finite_values_only():
     (index, "B=1,Sq=4,Skv=4,H=16,D=64", "D=64 is not supported"),
     (index, "B=1,Sq=4,Skv=4,H=24,D=128", "H=24 is not supported"),
     (mla, "B=1,Sq=4,Skv=4,H=16", "lacks topk"),
+    (index, "B=1,Sq=65536,Skv=65536,H=64,D=128", "reach 2\\^31"),
+    (mla, "B=1,Sq=32768,Skv=32768,H=128,topk=2048", "reaches 2\\^31"),
 ])
 def test_bad_shapes_are_one_line_usage_errors(spec, text, message):
     with pytest.raises(ops.UsageError, match=message):
@@ -312,3 +314,97 @@ def test_inputs_are_seeded_outputs_poisoned_and_meta_tensors_work(spec):
     with torch.device("meta"):  # `dslbench inspect` builds launches from meta inputs
         meta = spec.make_inputs(spec.GPU_SUITE[0], DTYPE[spec], 0, "meta")
     assert all(t.is_meta for t in meta.values())
+
+
+# --- the best track's decode: splits and chunks that fill the GPU ---------------------------------
+
+BEST = {spec: [b for b in ops.dsl_backends(spec) if ops.split_backend(b)[1] == "best"] for spec in (index, mla)}
+
+
+@EMPTY_ROWS_LOG
+@pytest.mark.parametrize("backend", BEST[mla])
+@pytest.mark.parametrize("shape", [dict(B=1, Sq=2, Skv=300, H=16, topk=128), dict(B=2, Sq=1, Skv=40, H=72, topk=100)],
+                         ids=["four-splits", "empty-splits-H72"])
+def test_best_mla_decode_splits_the_top_k_and_combines_exactly(backend, shape):
+    """Each query's slots cut into splits (partials in the workspace), merged by the combine; a
+    split whose slots are all unused (the second shape: 40 keys, 100 slots) weighs nothing."""
+    config = mla.configs_for("bf16", "best")[0]
+    assert mla.topk_split(shape, config["block_N"])[0] > 1
+    inputs = mla.make_inputs(shape, "bf16", seed=16, device=DEVICE)
+    result = compare(mla, run(backend, mla, shape, inputs), mla.reference(inputs))
+    assert result["passed"], result["reason"]
+
+
+@pytest.mark.parametrize("backend", BEST[index])
+def test_best_index_decode_cuts_the_keys_into_chunks(backend):
+    shape = index.CPU_SUITE[2]  # B=2, Sq=2: two programs of one query block, too few for the GPU
+    config = index.configs_for("e4m3", "best")[0]
+    assert index.key_split(shape, config["block_N"])[0] > 1
+    inputs = index.make_inputs(shape, "e4m3", seed=17, device=DEVICE)
+    result = compare(index, run(backend, index, shape, inputs), index.reference(inputs))
+    assert result["passed"], result["reason"]
+
+
+def test_decode_splits_fill_the_h100_and_cover_every_slot_once():
+    for B, Sq, H in [(1, 1, 128), (8, 2, 64), (128, 4, 64), (1, 4096, 128)]:
+        shape = dict(B=B, Sq=Sq, H=H, topk=2048, Skv=65536, D=128)
+        for block_N in (32, 64):
+            splits, chunk = mla.topk_split(shape, block_N)
+            assert chunk % block_N == 0 and (splits - 1) * chunk < 2048 <= splits * chunk  # each slot in one split
+            programs = B * Sq * -(-H // mla.BLOCK_H)
+            assert programs * splits >= 0.9 * min(index.H100_SMS, programs * 2048 // block_N)  # fills the SMs
+            assert (splits == 1) == (programs >= index.H100_SMS)  # prefill: no combine
+        chunks, chunk_N = index.key_split(shape, 256)
+        assert chunk_N % 256 == 0 and (chunks - 1) * chunk_N < 65536 <= chunks * chunk_N
+    assert index.queries_per_block(64) == 2 and index.queries_per_block(128) == 1  # a 128-wide MMA (upstream)
+    for spec in (index, mla):
+        assert spec.shape_class(dict(B=1, Sq=4, Skv=9, H=64, D=128, topk=8)) == "decode"
+        assert spec.shape_class(dict(B=1, Sq=5, Skv=9, H=64, D=128, topk=8)) is None
+
+
+def test_the_suites_hold_the_shapes_users_run():
+    """V3.2's 128 heads and 64 after a tensor-parallel split, topk 2048, decode up to a 128k
+    cache and batches up to 128; gpu-full small enough for every op's ~10 minutes."""
+    mla_gpu, index_gpu = mla.GPU_SUITE, index.GPU_SUITE
+    assert {s["H"] for s in mla_gpu} == {64, 128} and {s["topk"] for s in mla_gpu} == {2048}
+    for suite in (mla_gpu, index_gpu):
+        decode = [s for s in suite if s["Sq"] <= 4]
+        assert max(s["Skv"] for s in decode) == 131072 and max(s["B"] for s in decode) == 128
+        assert {s["Sq"] for s in decode} >= {1, 2, 4}
+    for spec in (index, mla):
+        assert all(s in spec.GPU_SUITE for s in spec.GPU_FULL_SUITE) and len(spec.GPU_FULL_SUITE) <= 4
+        assert all(s["B"] <= 8 for s in spec.GPU_FULL_SUITE)  # the large batches' float64 references stay out
+
+
+# --- the CPU path of a warp-specialized TileLang kernel (bench/run/tilelang_cpu.py) --------------
+
+def test_warp_specialized_roles_run_step_by_step_on_the_cpu():
+    """A producer that fills a one-element ring for the next step while a consumer reads this
+    step's: run as written (role after role) the consumer would read the last fill only; the
+    CPU dialect fuses the roles' loops, so it reads each step's value."""
+    import tilelang.language as T
+
+    from bench.run.tilelang_cpu import compile_cpu
+
+    def factory(N, dtype="float32"):
+        @T.prim_func
+        def ring(A: T.Tensor((N,), dtype), B: T.Tensor((N,), dtype)):
+            with T.Kernel(1, threads=256):
+                slot = T.alloc_shared((1,), dtype)
+                full = T.alloc_barrier(128)
+                with T.ws(0):
+                    for t in T.serial(N):
+                        T.barrier_wait(full, t % 2)
+                        B[t] = slot[0] + 1
+                with T.ws(1):
+                    slot[0] = A[0]
+                    for t in T.serial(N):
+                        if t + 1 < N:
+                            slot[0] = A[t + 1] * 2
+                        T.barrier_arrive(full)
+        return ring
+
+    kernel = compile_cpu(factory, {}, 6)
+    a, b = torch.arange(6.0), torch.zeros(6)
+    kernel(a, b)
+    assert b.tolist() == [1.0, 3.0, 5.0, 7.0, 9.0, 11.0]

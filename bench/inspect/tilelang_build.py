@@ -28,8 +28,9 @@ def compile_tilelang(spec, backend, shape, dtype, config, arch):
     """Build, lower (with the kernel's PASS_CONFIGS, as tilelang.compile would) and
     nvcc-compile cold for `arch`: ([(cubin, ptxas log, {kernel name: threads, dynamic shared
     memory})], facts). One prim_func may hold several kernels (a split-KV pass and its
-    combine): one cubin holds them all. For an AMD arch: lowered only, the HIP source stands
-    where the cubin does (facts["source"] = "hip-source")."""
+    combine): one cubin holds them all. A factory returning {name: (prim_func, pass_configs)}
+    (kernels a host function chains) gives one cubin each. For an AMD arch: lowered only, the HIP
+    source stands where the cubin does (facts["source"] = "hip-source")."""
     import tilelang
     import tvm
 
@@ -42,16 +43,22 @@ def compile_tilelang(spec, backend, shape, dtype, config, arch):
         target = arch.tilelang_target()
         with tvm.transform.PassContext(opt_level=3, config=dict(getattr(module, "PASS_CONFIGS", {}))), target:
             func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
-            artifact = tilelang.lower(func, target=target)
+            if not isinstance(func, dict):
+                artifacts = [tilelang.lower(func, target=target)]
+        if isinstance(func, dict):  # several kernels chained by a host function, each with its pass configs
+            artifacts = []
+            for prim_func, configs in func.values():
+                with tvm.transform.PassContext(opt_level=3, config=dict(configs)), target:
+                    artifacts.append(tilelang.lower(prim_func, target=target))
     t1 = time.perf_counter()
     if arch.vendor == "hip":
         facts = {"lower_ms": (t1 - t0) * 1e3, "source": "hip-source"}
-        return [(artifact.kernel_source, "", kernel_launches(artifact))], facts
-    cubin, log = nvcc_cubin(artifact.kernel_source, arch)
+        return [(artifact.kernel_source, "", kernel_launches(artifact)) for artifact in artifacts], facts
+    parts = [(*nvcc_cubin(artifact.kernel_source, arch), kernel_launches(artifact)) for artifact in artifacts]
     t2 = time.perf_counter()
     facts = {"compile_ms": (t2 - t0) * 1e3, "lower_ms": (t1 - t0) * 1e3, "nvcc_ms": (t2 - t1) * 1e3,
              "nvcc": importlib.metadata.version("nvidia-cuda-nvcc"), "source": "sass"}
-    return [(cubin, log, kernel_launches(artifact))], facts
+    return parts, facts
 
 
 @contextlib.contextmanager

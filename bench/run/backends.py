@@ -15,6 +15,14 @@ Conventions every op folder follows, so that this file needs no per-op code. A D
   a compute capability 10.0 device) replaces <dsl>_<track>.py (bench/core/ops.py, kernel_module).
 - kernels/<op>/baselines.py maps a vendor backend name to fn(*inputs, *outputs, **flags);
   fn.outputs, if set, names the outputs it produces (e.g. SDPA: o but no lse): only those are checked.
+- A TileLang factory may instead return {name: (prim_func, pass_configs)}: several kernels,
+  each compiled with its own pass configs, that the module's host function
+  <op>(kernels, *inputs, *outputs, *workspace) chains (with host work between them, such as
+  a torch top-k), kernels being {name: compiled kernel}.
+- An op made of stages (spec.STAGES, e.g. indexer, top-k, sparse MLA) has every host function
+  (Triton's, TileLang's chaining one, each baseline) take `stage=`: None runs them all, a
+  stage's name only that stage (on what the earlier stages left in the outputs). The
+  prepared run's `stages` are those closures; the runner times them after the whole.
 On the CPU, Triton runs in its interpreter and TileLang through its C backend; a dtype
 that CPU path cannot hold runs on values rounded to it, stored in fp32 (`emulated`).
 """
@@ -53,6 +61,7 @@ class Prepared:
     autotune_ms: float = 0.0
     config: dict | None = None
     tried: list = field(default_factory=list)  # autotune: (config, median_ms) per config
+    stages: dict = field(default_factory=dict)  # spec.STAGES: {stage: a run of that stage alone}
 
 
 def backends_for(spec):
@@ -125,16 +134,18 @@ def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
     native = CPU_NATIVE.get(dsl, ())
     run_in = emulate(inputs, native + CPU_NATIVE_INPUTS.get(dsl, ())) if emulated else inputs
     run_out = emulate(real_outputs, native) if emulated else real_outputs
-    flags, produces = spec.kernel_flags(shape), spec.OUTPUTS
+    flags, produces, stages = spec.kernel_flags(shape), spec.OUTPUTS, getattr(spec, "STAGES", ())
     if dsl and config == "first":  # the first config of the track's shared list
         config = spec.configs_for(dtype, track)[0]
     if dsl == "triton":
-        build = triton_builder(spec, backend, shape, dtype, flags, run_in, run_out, device)
+        build = triton_builder(spec, backend, shape, dtype, flags, run_in, run_out, device, stages)
     elif dsl == "tilelang":
-        build = tilelang_builder(spec, backend, shape, dtype if not emulated else "fp32", run_in, run_out, device)
+        build = tilelang_builder(spec, backend, shape, dtype if not emulated else "fp32", run_in, run_out, device,
+                                 stages)
     else:
         fn = sibling(spec, "baselines").BASELINES[backend]
-        build = lambda config: lambda: fn(*run_in.values(), *run_out.values(), **flags)  # noqa: E731
+        call = lambda **stage: fn(*run_in.values(), *run_out.values(), **flags, **stage)  # noqa: E731
+        build = lambda config: staged(call, stages)  # noqa: E731
         config, produces = None, getattr(fn, "outputs", produces)
     if emulated:
         build = rounding(build, run_out, real_outputs)
@@ -174,6 +185,15 @@ def sticky(exc, device):
     return False
 
 
+def staged(call, stages):
+    """A zero-argument run of call(), with run.stages = {stage: a run of call(stage=stage)}
+    for each of the op's stages (none for most ops)."""
+    def run():
+        call()
+    run.stages = {name: functools.partial(call, stage=name) for name in stages}
+    return run
+
+
 def rounding(build, wide_outputs, real_outputs):
     """Wrap `build` so that every run ends by rounding the fp32 results into the real dtype."""
     def build_rounded(config):
@@ -183,6 +203,7 @@ def rounding(build, wide_outputs, real_outputs):
             kernel()
             for name, out in real_outputs.items():
                 out.copy_(wide_outputs[name])
+        run.stages = getattr(kernel, "stages", {})  # timed as they are (CPU paths only)
         return run
     return build_rounded
 
@@ -193,7 +214,8 @@ def compiled(build, config, device):
     t0 = time.perf_counter()
     run = build(config)
     timing.wall_ms(run, device)
-    return Prepared(run=run, outputs={}, compile_ms=(time.perf_counter() - t0) * 1e3, config=config)
+    return Prepared(run=run, outputs={}, compile_ms=(time.perf_counter() - t0) * 1e3, config=config,
+                    stages=getattr(run, "stages", {}))
 
 
 def autotune(build, configs, device, exclude=()):
@@ -309,7 +331,7 @@ def warm_up(device):
     torch.cuda.synchronize()
 
 
-def triton_builder(spec, backend, shape, dtype, flags, inputs, outputs, device):
+def triton_builder(spec, backend, shape, dtype, flags, inputs, outputs, device, stages=()):
     module = load_triton(spec, backend, device)
     host = getattr(module, spec.NAME)
     if device == "cuda":
@@ -317,20 +339,24 @@ def triton_builder(spec, backend, shape, dtype, flags, inputs, outputs, device):
 
     def build(config):
         scratch = workspace(module, shape, dtype, config, device)
-        return lambda: host(*inputs.values(), *outputs.values(), **scratch, **flags, **config)
+        return staged(lambda **stage: host(*inputs.values(), *outputs.values(), **scratch, **flags, **config, **stage),
+                      stages)
     return build
 
 
 def tilelang_cuda(module, func, target="cuda"):
-    """TileLang's CUDA JIT for a kernel module's prim_func, with the module's pass configs:
-    device code and host launcher. target: "cuda" is this machine's GPU; CI builds for a named
-    arch (sm_90a) without one, up to loading onto the device."""
+    """TileLang's CUDA JIT for what a kernel module's factory returned, device code and host
+    launcher: one prim_func, compiled with the module's PASS_CONFIGS, or {name: (prim_func,
+    pass_configs)}, each compiled with its own. target: "cuda" is this machine's GPU; CI builds
+    for a named arch (sm_90a) without one, up to loading onto the device."""
     import tilelang
 
+    if isinstance(func, dict):
+        return {name: tilelang.compile(f, target=target, pass_configs=dict(c)) for name, (f, c) in func.items()}
     return tilelang.compile(func, target=target, pass_configs=dict(getattr(module, "PASS_CONFIGS", {})))
 
 
-def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device):
+def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device, stages=()):
     import tilelang
 
     tilelang.disable_cache()  # compile times are cold, as Triton's
@@ -347,5 +373,9 @@ def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device):
         else:
             kernel = tilelang_cuda(module, factory(**shape, dtype=dtypes.TILELANG[dtype], **config))
         scratch = workspace(module, shape, dtype, config, device)
+        if isinstance(kernel, dict):  # several kernels, chained by the module's host function
+            host = getattr(module, spec.NAME)
+            return staged(lambda **stage: host(kernel, *inputs.values(), *outputs.values(), *scratch.values(), **stage),
+                          stages)
         return lambda: kernel(*inputs.values(), *outputs.values(), *scratch.values())
     return build

@@ -16,6 +16,8 @@ uses the same helper, so the indices it attends over have the indexer's format.
 
 The dtype axis names the FP8 format, "e4m3"; the scores and scales are fp32 with it.
 """
+import math
+
 import torch
 
 from kernels import SMEM_LIMIT, dtypes
@@ -32,16 +34,22 @@ OUTPUTS = ("score",)
 # e4m3 values); DeepGEMM's fp8_mqa_logits (DeepSeek's own indexer kernel) when importable.
 BASELINES = ("torch", "deepgemm")
 
+H100_SMS = 132  # streaming multiprocessors of an H100 SXM: what the decode splits aim to fill
 TOPK = 2048  # the model's index_topk: keys kept per query
 HEAD_DIM = GROUP  # the model's index_head_dim, 128: q and k rows are one act_quant group each
 HEAD_COUNTS = (16, 32, 64, 128)  # powers of two (a tile dimension); the model has 64
 
-# The configs both DSLs choose from. A program scores one query against chunk_N keys,
-# block_N keys per step through a num_stages-deep pipeline. Keys are the MMA's M dimension
-# (64 rows per warpgroup of 128 threads), heads its N, D its K: the per-key sum over heads
-# is then a reduction along each accumulator row, inside a thread and its quad.
-# threads = 32 * Triton's num_warps.
-TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+# The configs both DSLs choose from. threads = 32 * Triton's num_warps.
+# matched: a program scores one query against chunk_N keys, block_N keys per step through a
+# num_stages-deep pipeline. Keys are the MMA's M dimension (64 rows per warpgroup of 128
+# threads), heads its N, D its K: the per-key sum over heads is then a reduction along each
+# accumulator row, inside a thread and its quad.
+# best: as DeepSeek's indexer kernels (TileLang's examples/deepseek_v32 fp8_lighting_indexer,
+# DeepGEMM's fp8_mqa_logits): a program scores block_Q = 128 / H queries at once (the MMA's N
+# is 128 wide: queries x heads), so each key block is read once per query block; block_N =
+# 256 keys on four warpgroups; TMA loads (TileLang: its producer warpgroup on top of threads);
+# the keys a program scores are cut by key_split so that decode fills the GPU.
+TRACKS = ("matched", "best")  # the kernel tracks this op has (README: two tracks)
 CONFIGS = {
     "matched": [
         dict(block_N=128, chunk_N=512, num_stages=2, threads=256),
@@ -49,12 +57,46 @@ CONFIGS = {
         dict(block_N=128, chunk_N=256, num_stages=2, threads=128),
         dict(block_N=64, chunk_N=256, num_stages=3, threads=128),
     ],
+    "best": [
+        dict(block_N=256, num_stages=3, threads=512),
+        dict(block_N=128, num_stages=4, threads=256),
+    ],
 }
+MMA_N = 128  # the best track's MMA width: queries x heads per program
+
+
+def queries_per_block(H):
+    """block_Q of the best track: as many queries as make the MMA 128 wide (2 at H = 64)."""
+    return max(1, MMA_N // H)
+
+
+def key_split(shape, block_N):
+    """(chunks, chunk_N): the best track cuts each query block's keys into `chunks` programs of
+    chunk_N keys (a multiple of block_N) when B * ceil(Sq / block_Q) programs are too few
+    for the H100 (decode: 1-4 queries over a long cache), two programs per SM (each holds
+    about 100 KiB of shared memory); prefill keeps one chunk of every key. Both DSLs use this
+    one rule. The scores of different keys are independent: no combine step."""
+    programs = shape["B"] * math.ceil(shape["Sq"] / queries_per_block(shape["H"]))
+    blocks = math.ceil(shape["Skv"] / block_N)
+    wanted = max(1, min(math.ceil(2 * H100_SMS / programs), blocks))
+    chunk = math.ceil(blocks / wanted) * block_N
+    return math.ceil(shape["Skv"] / chunk), chunk
+
+
+def shape_class(shape):
+    """"decode" for a few new tokens (Sq <= 4: one step, or a few with multi-token
+    prediction) over a cache, reported apart from prefill; None otherwise."""
+    return "decode" if shape["Sq"] <= DECODE_SQ else None
+
+
+DECODE_SQ = 4
 
 
 def smem_bytes(config, dtype, H=max(HEAD_COUNTS), D=HEAD_DIM):
-    """The query's H x D tile and num_stages key tiles, one byte an element."""
-    return (H + config["num_stages"] * config["block_N"]) * D * dtypes.BYTES[dtype]
+    """The queries' tile (H x D, or 128 x D for the best track's query block) and num_stages
+    key tiles, one byte an element."""
+    rows = max(H, MMA_N) if "chunk_N" not in config else H
+    return (rows + config["num_stages"] * config["block_N"]) * D * dtypes.BYTES[dtype]
 
 
 def configs_for(dtype, track):
@@ -68,6 +110,8 @@ def validate(shape):
         return f"D={shape['D']} is not supported; the indexer's head dim is {HEAD_DIM} (one FP8 scale group per row)"
     if shape["H"] not in HEAD_COUNTS:
         return f"H={shape['H']} is not supported; the kernels take H in {', '.join(map(str, HEAD_COUNTS))}"
+    if shape["B"] * shape["Sq"] * shape["Skv"] >= 2 ** 31:
+        return "B*Sq*Skv scores reach 2^31; the TileLang kernels index them in 32 bits"
     return None
 
 
@@ -160,7 +204,9 @@ def bytes_moved(shape, dtype):
 TOLERANCE = {"e4m3": (1e-3, 2e-3)}
 
 # CPU: H = 16 (the model's 64 once), D = 128, Skv <= 512. Square causal, ragged Sq < Skv,
-# decode steps (Sq = 2, the model's MTP), Sq > Skv (rows that see no key), a batch of 2.
+# decode steps (Sq = 2, the model's MTP; the best track cuts its 500 keys into two chunks),
+# Sq > Skv (rows that see no key), a batch of 2, and the model's 64 heads (two queries a
+# program in the best track, one of them past Sq).
 CPU_SUITE = [
     dict(B=1, Sq=128, Skv=128, H=16, D=128),
     dict(B=1, Sq=100, Skv=300, H=16, D=128),
@@ -169,11 +215,19 @@ CPU_SUITE = [
     dict(B=1, Sq=17, Skv=257, H=64, D=128),
 ]
 # GPU: the model's indexer (H = 64, D = 128) at prefill (one 4k/16k/32k-token sequence: the
-# scores alone are Sq·Skv·4 bytes, 4 GiB at 32k) and at decode (Sq = 1, and 2 with MTP)
-# over a 64k-token cache, 8 sequences.
+# scores alone are Sq*Skv*4 bytes, 4 GiB at 32k) and at decode: one step (Sq = 1) or a few
+# with multi-token prediction (Sq = 2, 4), from one sequence over a 128k-token cache to 128
+# sequences over 16k.
 GPU_SUITE = [dict(B=1, Sq=S, Skv=S, H=64, D=128) for S in (4096, 16384, 32768)] + [
-    dict(B=8, Sq=Sq, Skv=65536, H=64, D=128) for Sq in (1, 2)
+    dict(B=1, Sq=1, Skv=131072, H=64, D=128),
+    dict(B=8, Sq=2, Skv=65536, H=64, D=128),
+    dict(B=64, Sq=1, Skv=32768, H=64, D=128),
+    dict(B=128, Sq=4, Skv=16384, H=64, D=128),
 ]
-# `--suite gpu-full` (every op within ~10 minutes on one H100): without the 32k prefill,
-# whose 4 GiB of scores make the float64 check the heaviest step of the sweep.
-GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Skv"] != 32768]
+# `--suite gpu-full` (every op within ~10 minutes on one H100): the 4k and 16k prefills and two
+# decode batches; without the 32k prefill, whose 4 GiB of scores make the float64 check the
+# heaviest step of the sweep, and the large decode batches (their float64 reference alone is
+# 10^14 multiply-adds).
+GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Skv"] != 32768 and s["B"] <= 8]
+# `dslbench inspect` compiles one shape: the 4k prefill
+INSPECT_SHAPE = GPU_SUITE[0]

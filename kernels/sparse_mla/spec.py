@@ -28,7 +28,7 @@ import math
 import torch
 
 from kernels import SMEM_LIMIT, dtypes
-from kernels.dsa_index.spec import topk_indices
+from kernels.dsa_index.spec import H100_SMS, topk_indices
 
 NAME = "sparse_mla"
 SHAPE_KEYS = ("B", "Sq", "Skv", "H", "topk")
@@ -46,20 +46,29 @@ D_QK = D_V + D_ROPE
 BLOCK_H = 64  # heads per program: one warpgroup's MMA M; fewer heads are padded with zeros
 
 # The configs both DSLs choose from: block_N gathered keys per step through a num_stages-deep
-# pipeline, 256 threads (two warpgroups). Each program holds BLOCK_H = 64 heads of one query:
-# the 64 x block_N scores and the 64 x 512 fp32 output accumulator, which the two warpgroups
-# split by columns (128 fp32 registers a thread; one warpgroup alone would need 256, four
-# leave 128 registers a thread for everything and spill more). The first config just fits
-# Hopper's 227 KiB of shared memory (q, two 64-key stages, P); smaller key blocks take less
-# room and fewer registers (Triton's score tile is replicated on both warpgroups: 64 x
-# block_N fp32 each). threads = 32 * Triton's num_warps.
-TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+# pipeline (num_stages key buffers), threads = the two consumer warpgroups (32 * Triton's
+# num_warps). Each program holds BLOCK_H = 64 heads of one query: the 64 x block_N scores and
+# the 64 x 512 fp32 output accumulator, which the two warpgroups split by columns (128 fp32
+# registers a thread; one warpgroup alone would need 256, four leave 128 registers a thread
+# for everything and spill more). The first config just fits Hopper's 227 KiB of shared
+# memory (q, two 64-key stages, P); smaller key blocks take less room and fewer registers.
+# matched: the same code path in both DSLs (cp.async gathers, no warp specialization).
+# best: TileLang adds a producer warpgroup that gathers (FlashMLA's schedule, 384 threads);
+# Triton cannot (see kernels/sparse_mla/triton_best.py). Both split decode over the top-k.
+# FlashMLA's 64-key blocks in two stages are not in the best list: Triton's kernel needs
+# 233 KiB for them (the 224 of q, two key stages and P, plus its layout conversion of P and
+# its softmax reductions across the two warpgroups), more than the 227 an H100 block has.
+TRACKS = ("matched", "best")  # the kernel tracks this op has (README: two tracks)
 CONFIGS = {
     "matched": [
         dict(block_N=64, num_stages=2, threads=256),
         dict(block_N=32, num_stages=2, threads=256),
         dict(block_N=32, num_stages=3, threads=256),
         dict(block_N=16, num_stages=4, threads=256),
+    ],
+    "best": [
+        dict(block_N=32, num_stages=3, threads=256),
+        dict(block_N=32, num_stages=4, threads=256),
     ],
 }
 
@@ -75,9 +84,36 @@ def configs_for(dtype, track):
     return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
 
 
+def shape_class(shape):
+    """"decode" for a few new tokens (Sq <= 4: one step, or a few with multi-token
+    prediction) over a cache, reported apart from prefill; None otherwise."""
+    return "decode" if shape["Sq"] <= DECODE_SQ else None
+
+
+DECODE_SQ = 4
+
+
+def topk_split(shape, block_N):
+    """(splits, chunk): how the best track cuts each query's top-k slots so that a small batch
+    still fills the GPU: B * Sq * ceil(H / 64) programs are fewer than the H100's 132 SMs at
+    decode, so each query's slots are cut into `splits` chunks of `chunk` slots (a multiple
+    of block_N), one program each, whose partial outputs a combine step merges (at least one
+    key block per program). Prefill has programs to spare: one split, no combine. Both DSLs
+    use this one rule."""
+    programs = shape["B"] * shape["Sq"] * math.ceil(shape["H"] / BLOCK_H)
+    blocks = math.ceil(shape["topk"] / block_N)
+    wanted = max(1, min(math.ceil(H100_SMS / programs), blocks))
+    chunk = math.ceil(blocks / wanted) * block_N
+    return math.ceil(shape["topk"] / chunk), chunk
+
+
 def validate(shape):
-    """Constraints beyond 'every size >= 1': none (any heads, keys, topk; Sq > Skv gives
-    queries without a key)."""
+    """Constraints beyond 'every size >= 1': q and kv of fewer than 2^31 elements, which the
+    TileLang kernels index in 32 bits (any heads, keys, topk; Sq > Skv gives queries without
+    a key)."""
+    B, Sq, Skv, H = shape["B"], shape["Sq"], shape["Skv"], shape["H"]
+    if B * max(Sq * H, Skv) * D_QK >= 2 ** 31:
+        return "q or kv reaches 2^31 elements; the TileLang kernels index them in 32 bits"
     return None
 
 
@@ -216,27 +252,34 @@ def bytes_moved(shape, dtype):
 TOLERANCE = {"bf16": {"o": (1e-2, 2e-2), "lse": (1e-4, 4e-4)}}
 
 # CPU: H = 16 (a tensor-parallel shard), topk 64, Skv <= 512. Every key selected (Skv <= topk:
-# sparse = dense), ragged Sq < Skv with topk < visible keys, decode steps (Sq = 2), Sq > Skv
-# (queries with no index, o = 0 and lse = -inf), topk not a multiple of any block_N, and
-# H > 64 not a multiple of it (two head tiles, the second partial).
+# sparse = dense), ragged Sq < Skv with topk < visible keys, decode steps (Sq = 2; the best
+# track cuts the top-k of the last one into splits and combines them), Sq > Skv (queries with
+# no index, o = 0 and lse = -inf), topk not a multiple of any block_N, and H > 64 not a
+# multiple of it (two head tiles, the second partial).
 CPU_SUITE = [
     dict(B=1, Sq=64, Skv=64, H=16, topk=64),
     dict(B=1, Sq=100, Skv=300, H=16, topk=64),
     dict(B=2, Sq=2, Skv=500, H=16, topk=64),
+    dict(B=1, Sq=2, Skv=300, H=16, topk=128),
     dict(B=1, Sq=40, Skv=24, H=16, topk=64),
     dict(B=1, Sq=33, Skv=200, H=16, topk=40),
     dict(B=1, Sq=5, Skv=100, H=72, topk=64),
 ]
-# GPU: the model's topk = 2048, one sequence at prefill: 4k tokens with all 128 heads, 16k
-# with 64 (a TP-2 shard), 32k with 16 (TP-8: a quarter of each 64-head tile is used); decode
-# (Sq = 1, and 2 with MTP) of 8 sequences over a 64k-token cache.
+# GPU: the model's topk = 2048 with its 128 heads and 64 (a tensor-parallel split of two): one
+# sequence at prefill, 4k tokens with 128 heads and 16k with 64; decode, one step (Sq = 1) or
+# a few with multi-token prediction (Sq = 2, 4), from one sequence over a 128k-token cache to
+# 128 sequences over 16k.
 GPU_SUITE = [
     dict(B=1, Sq=4096, Skv=4096, H=128, topk=2048),
     dict(B=1, Sq=16384, Skv=16384, H=64, topk=2048),
-    dict(B=1, Sq=32768, Skv=32768, H=16, topk=2048),
-    dict(B=8, Sq=1, Skv=65536, H=128, topk=2048),
+    dict(B=1, Sq=1, Skv=131072, H=128, topk=2048),
     dict(B=8, Sq=2, Skv=65536, H=64, topk=2048),
+    dict(B=64, Sq=1, Skv=32768, H=128, topk=2048),
+    dict(B=128, Sq=4, Skv=16384, H=64, topk=2048),
 ]
-# `--suite gpu-full` (every op within ~10 minutes on one H100): the 4k prefill and the decode
-# steps; the dense float64 reference of the 16k and 32k prefills alone takes minutes each.
-GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Sq"] <= 4096]
+# `--suite gpu-full` (every op within ~10 minutes on one H100): the 4k prefill and two decode
+# batches; the dense float64 reference of the 16k prefill and of the large decode batches
+# (10^14 multiply-adds and more) takes minutes each.
+GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Sq"] <= 4096 and s["B"] <= 8]
+# `dslbench inspect` compiles one shape: the 4k prefill with 128 heads
+INSPECT_SHAPE = GPU_SUITE[0]

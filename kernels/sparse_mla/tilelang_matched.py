@@ -1,7 +1,9 @@
 """Sparse MLA forward in TileLang: FlashAttention-style online softmax over gathered key blocks.
 
-The same algorithm as kernels/sparse_mla/triton_matched.py. Each block owns one query and a tile of
-BLOCK_H = 64 heads (the MMA's M dimension; T.copy zero-fills missing heads and clips the
+Track: matched (README: two tracks): the same source-level algorithm and code path as
+kernels/sparse_mla/triton_matched.py (PASS_CONFIGS: cp.async, no TMA, no producer
+warpgroup; 256 threads); what each DSL compiles it to is in that file's docstring. Each block
+owns one query and a tile of BLOCK_H = 64 heads (the MMA's M dimension; T.copy zero-fills missing heads and clips the
 stores): q stays in shared memory while the query's topk indices are walked block_N at a
 time through a num_stages-deep pipeline (T.Pipelined). Each step reads block_N indices,
 gathers those kv rows (576 wide, in the 512 latent and 64 rotary parts) into shared memory
@@ -13,6 +15,11 @@ log2(e) folded in once) so each exponential is one exp2.
 import tilelang.language as T
 
 from kernels.sparse_mla.spec import BLOCK_H, CONFIGS, D_QK, D_ROPE, D_V, default_scale  # noqa: F401  (CONFIGS: shared)
+
+# The matched track's code path (README: two tracks): asynchronous copies (cp.async) issued by
+# every thread, as Triton's pipeliner does, no TMA and no producer warpgroup; as DeepSeek's
+# inference/kernel.py ships its TileLang kernels.
+PASS_CONFIGS = {"tl.disable_tma_lower": True, "tl.disable_warp_specialized": True}
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x · log2(e))
 LN2 = 0.6931471805599453  # ln(2): converts the base-2 log-sum-exp back to natural log

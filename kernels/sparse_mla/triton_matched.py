@@ -1,17 +1,29 @@
 """Sparse MLA forward in Triton: FlashAttention-style online softmax over gathered key blocks.
 
-The same algorithm as kernels/sparse_mla/tilelang_matched.py. Each program owns one query and a tile
-of BLOCK_H = 64 heads (the MMA's M dimension; fewer heads load as zeros and are not stored):
+Track: matched (README: two tracks): the same source-level algorithm and code path as
+kernels/sparse_mla/tilelang_matched.py: cp.async gathers software-pipelined num_stages deep,
+256 threads (two warpgroups), no warp specialization, the same sizes handling. Each program
+owns one query and a tile of BLOCK_H = 64 heads (the MMA's M dimension; fewer heads load as
+zeros and are not stored):
 q stays on chip while the query's topk indices are walked block_N at a time through a
 num_stages-deep pipeline. Each step loads block_N indices, gathers those kv rows (576 wide)
 with asynchronous copies, scores them against the 512 latent and the 64 rotary dims (two
 dots into one accumulator), updates the running max m, sum l and fp32 output accumulator,
 and multiplies P by the same gathered rows' first 512 dims: in MLA the keys are the values.
 Scores are kept in base 2 (scale · log2(e) folded in once) so each exponential is one exp2.
-On Hopper, Triton gives both warpgroups the whole 64 x block_N score tile (its MMA layout puts
-all 8 warps along the 64 rows), so that P can feed the P·V MMA from registers while each
-warpgroup accumulates half of the 512 output columns: the score MMA runs twice (compare
-TileLang's, which splits it and passes P through shared memory; `dslbench inspect`).
+
+What each DSL makes of it on Hopper (`dslbench inspect --op sparse_mla`, sm_90a): Triton gives
+both warpgroups the whole 64 x block_N score tile (a dot that feeds another dot gets all 8
+warps along its 64 rows), so that P feeds the P·V MMA from registers while each warpgroup
+accumulates half of the 512 output columns: per key block each warpgroup runs 72 HGMMA of
+64 x block_N/2 for the scores (the tile twice over the two warpgroups) and block_N/16 of
+64x256 for P·V; 255 registers and 48-188 bytes of spills under Triton 3.9 (210-255 registers,
+no spills, under 3.6).
+TileLang splits the score tile between the warpgroups (36 HGMMA of 64 x block_N/2 each) and
+passes P through shared memory; its T.Pipelined loop appears in three copies (prologue,
+body, epilogue: 108 static HGMMA), 255 registers, 0-8 bytes of spills. The same instruction
+shapes in both; the replicated score MMA is Triton's code generation, not the algorithm
+(the best track, kernels/sparse_mla/triton_best.py, avoids it).
 """
 import triton
 import triton.language as tl
@@ -90,6 +102,12 @@ def sparse_mla_kernel(
 def sparse_mla(q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale=None):
     """o, lse = sparse MLA over `indices` into the preallocated o and lse, with one shared
     config. sm_scale defaults to 1/sqrt(576)."""
+    return launch(sparse_mla_kernel, q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale)
+
+
+def launch(kernel, q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale=None):
+    """The wrapper, with the @triton.jit kernel it launches given (kernels/dsa_step chains it
+    under its own module's name for it)."""
     B, Sq, H, Dqk = q.shape
     Skv, topk = kv.shape[1], indices.shape[2]
     assert Dqk == D_V + D_ROPE and kv.shape == (B, Skv, Dqk), "q must be (B, Sq, H, 576), kv (B, Skv, 576)"
@@ -97,7 +115,7 @@ def sparse_mla(q, kv, indices, o, lse, block_N, num_stages, threads, sm_scale=No
     assert q.dtype == kv.dtype == o.dtype, "q, kv and o must share one dtype"
     scale = default_scale() if sm_scale is None else sm_scale
     grid = (Sq, triton.cdiv(H, BLOCK_H), B)  # queries along x: no 65535 limit
-    sparse_mla_kernel[grid](
+    kernel[grid](
         q, kv, indices, o, lse, H, Skv, topk, scale * LOG2E,
         *q.stride(), *kv.stride(), *indices.stride(), *o.stride(), *lse.stride(),
         BLOCK_H=BLOCK_H, BLOCK_N=block_N, DV=D_V, DR=D_ROPE,
