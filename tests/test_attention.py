@@ -161,9 +161,9 @@ def test_an_output_left_unwritten_fails_and_a_missing_one_is_named():
 def test_gpu_baselines_are_skipped_with_a_reason_on_the_cpu():
     if DEVICE != "cpu":
         pytest.skip("CPU behaviour")
-    records = runner.run_group(spec, ["sdpa-flash", "sdpa-cudnn", "flash-attn"], "fp16", SHAPES["mha-causal"],
+    records = runner.run_group(spec, ["sdpa-flash", "sdpa-cudnn", "flash-attn", "flash-kvcache"], "fp16", SHAPES["gqa4-decode-Sq1"],
                                seed=1, device=DEVICE, timed=False)
-    assert [(r["status"], r["reason"]) for r in records] == [("skipped", "a GPU baseline (no CUDA device here)")] * 3
+    assert [(r["status"], r["reason"]) for r in records] == [("skipped", "a GPU baseline (no CUDA device here)")] * 4
 
 
 def test_validate_refuses_bad_shapes_in_one_line():

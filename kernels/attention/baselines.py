@@ -3,7 +3,7 @@
 - "sdpa-flash", "sdpa-cudnn": F.scaled_dot_product_attention inside sdpa_kernel(<that backend>)
   only, so a row never silently falls back to another kernel; GPU only, fp16/bf16.
 - "flash-attn": flash_attn_func (FlashAttention-2) when the package imports; fp16/bf16.
-- "flash-attn-kvcache": flash_attn_with_kvcache, flash-attn's decode entry (split-KV, grouped
+- "flash-kvcache": flash_attn_with_kvcache, flash-attn's decode entry (split-KV, grouped
   heads packed), for decode steps (spec.shape_class "decode"); fp16/bf16, GPU, when installed.
 - "torch": the math SDPA (plain matmul-softmax-matmul), which runs on the CPU too; given
   our mask explicitly when its own causal flag would place it differently.
@@ -116,6 +116,6 @@ BASELINES = {
     "sdpa-flash": sdpa(SDPBackend.FLASH_ATTENTION),
     "sdpa-cudnn": sdpa(SDPBackend.CUDNN_ATTENTION),
     "flash-attn": flash_attn,
-    "flash-attn-kvcache": flash_attn_kvcache,
+    "flash-kvcache": flash_attn_kvcache,
     "torch": torch_math,
 }

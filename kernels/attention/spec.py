@@ -40,7 +40,7 @@ INPUTS = ("q", "k", "v")
 OUTPUTS = ("o", "lse")
 # kernels/attention/baselines.py: SDPA pinned to one backend per row, flash-attn (its
 # prefill entry and, for decode steps, its KV-cache entry), math SDPA.
-BASELINES = ("sdpa-flash", "sdpa-cudnn", "flash-attn", "flash-attn-kvcache", "torch")
+BASELINES = ("sdpa-flash", "sdpa-cudnn", "flash-attn", "flash-kvcache", "torch")
 HEAD_DIM_MAX = 256  # flash-attention's largest head dim
 DECODE_MAX_SQ = 8  # query lengths up to this are decode steps (one token, or a few speculated)
 

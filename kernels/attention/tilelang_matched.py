@@ -23,8 +23,12 @@ from kernels.attention.spec import CONFIGS, default_scale, fit, padded_head_dim 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x · log2(e))
 LN2 = 0.6931471805599453  # ln(2): converts the base-2 log-sum-exp back to natural log
 # cp.async loads and no producer warpgroup, as Triton's matched kernel; approximate exp2, log2
-# and division, as Triton emits them (nvcc --use_fast_math).
-PASS_CONFIGS = {"tl.disable_tma_lower": True, "tl.disable_warp_specialized": True, "tl.enable_fast_math": True}
+# and division, as Triton emits them (nvcc --use_fast_math). Loops unrolled explicitly: with a
+# trip count that depends on the block (causal), TileLang 0.1.15 leaves the cp.async
+# pipeline's epilogue loop rolled and its CUDA codegen then fails on the non-constant
+# cp.async.wait_group count ("Downcast from tirx.Sub to ir.IntImm").
+PASS_CONFIGS = {"tl.disable_tma_lower": True, "tl.disable_warp_specialized": True, "tl.enable_fast_math": True,
+                "tl.UnrollLoop": {"explicit_unroll": True}}
 DTYPE_NAME = {t: name for name, t in dtypes.TILELANG.items()}  # "float16" -> "fp16"
 
 
@@ -52,7 +56,7 @@ def attention_kernel(B, Hq, Hkv, Sq, Skv, D, causal, dtype, block_M, block_N, nu
 
     def key_tiles(bx):  # causal: block bx's last row sees keys up to (bx + 1) · block_M - 1 + Skv - Sq
         if causal:
-            return T.max(0, T.min(T.ceildiv(Skv, block_N), T.ceildiv((bx + 1) * block_M + Skv - Sq, block_N)))
+            return T.min(T.ceildiv(Skv, block_N), T.ceildiv((bx + 1) * block_M + Skv - Sq, block_N))
         return T.ceildiv(Skv, block_N)
 
     @T.prim_func
