@@ -69,8 +69,19 @@ def test_every_config_is_correct_on_a_ragged_shape(backend, config):
     assert result["passed"], result["reason"]
 
 
+def tile_sizes(params):
+    """One config per backend and (block_M, block_N): the key loop's bounds depend on nothing else."""
+    seen, out = set(), []
+    for p in params:
+        backend, config = p.values
+        if (backend, config["block_M"], config["block_N"]) not in seen:
+            seen.add((backend, config["block_M"], config["block_N"]))
+            out.append(p)
+    return out
+
+
 @pytest.mark.filterwarnings("ignore:All-NaN slice")  # rows 128.. do see the NaN keys
-@pytest.mark.parametrize("backend,config", kernel_configs(spec, "fp16"))
+@pytest.mark.parametrize("backend,config", tile_sizes(kernel_configs(spec, "fp16")))
 def test_causal_tiles_above_the_diagonal_are_never_loaded(backend, config):
     # Queries 0..127 of Sq=256, Skv=384 see keys 0..255 (the mask is end-aligned, offset 128).
     # Keys 256.. are NaN: a kernel that loaded their tiles and only masked the scores would
