@@ -36,6 +36,12 @@ PINNED = {
     ("attention", "bf16", "tilelang-matched"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
         "gfx942": "native MFMA (source)"},
+    ("attention", "bf16", "triton-best"): {
+        "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
+        "gfx942": "native MFMA"},
+    ("attention", "bf16", "tilelang-best"): {
+        "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
+        "gfx942": "native MFMA (source)"},
 }
 
 

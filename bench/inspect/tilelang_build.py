@@ -45,16 +45,19 @@ def compile_tilelang(spec, backend, shape, dtype, config, arch):
             func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
             if not isinstance(func, dict):
                 artifacts = [tilelang.lower(func, target=target)]
+                pass_configs = [getattr(module, "PASS_CONFIGS", {})]
         if isinstance(func, dict):  # several kernels chained by a host function, each with its pass configs
-            artifacts = []
+            artifacts, pass_configs = [], []
             for prim_func, configs in func.values():
                 with tvm.transform.PassContext(opt_level=3, config=dict(configs)), target:
                     artifacts.append(tilelang.lower(prim_func, target=target))
+                pass_configs.append(configs)
     t1 = time.perf_counter()
     if arch.vendor == "hip":
         facts = {"lower_ms": (t1 - t0) * 1e3, "source": "hip-source"}
         return [(artifact.kernel_source, "", kernel_launches(artifact)) for artifact in artifacts], facts
-    parts = [(*nvcc_cubin(artifact.kernel_source, arch), kernel_launches(artifact)) for artifact in artifacts]
+    parts = [(*nvcc_cubin(artifact.kernel_source, arch, nvcc_flags(configs)), kernel_launches(artifact))
+             for artifact, configs in zip(artifacts, pass_configs)]
     t2 = time.perf_counter()
     facts = {"compile_ms": (t2 - t0) * 1e3, "lower_ms": (t1 - t0) * 1e3, "nvcc_ms": (t2 - t1) * 1e3,
              "nvcc": importlib.metadata.version("nvidia-cuda-nvcc"), "source": "sass"}
@@ -94,14 +97,21 @@ def kernel_launches(artifact):
     return out
 
 
-def nvcc_cubin(source, arch):
-    """nvcc -cubin for exactly `arch`; ptxas -v goes to the log. Raises with nvcc's first error."""
+def nvcc_flags(pass_configs):
+    """The nvcc flags TileLang's own CUDA compile derives from a kernel's pass configs
+    (tilelang/cuda/backend.py): --use_fast_math when "tl.enable_fast_math" is set."""
+    return ["--use_fast_math"] if pass_configs.get("tl.enable_fast_math") else []
+
+
+def nvcc_cubin(source, arch, flags=()):
+    """nvcc -cubin for exactly `arch`, with `flags` added; ptxas -v goes to the log. Raises
+    with nvcc's first error."""
     includes = [f"-I{p}" for p in tilelang_includes()]
     with tempfile.TemporaryDirectory(prefix="dslbench-nvcc-") as tmp:
         src, out = Path(tmp) / "kernel.cu", Path(tmp) / "kernel.cubin"
         src.write_text(source)
         cmd = [str(nvcc()), "-cubin", "-std=c++20", "-w", "-Xcudafe", "--diag_suppress=177", "-lineinfo",
-               "-gencode", f"arch={arch.compute},code={arch.name}", *includes, "-Xptxas", "-v",
+               "-gencode", f"arch={arch.compute},code={arch.name}", *includes, *flags, "-Xptxas", "-v",
                "-o", str(out), str(src)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:

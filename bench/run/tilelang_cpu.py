@@ -18,7 +18,9 @@ import contextlib
 import threading
 
 # fp16 C code cannot be vectorized by TVM's C codegen; scalar code is what we want anyway.
-PASS_CONFIGS = {"tirx.disable_vectorize": True}
+# Loops stay rolled on the CPU even where a kernel asks CUDA for explicit unrolling (a codegen
+# workaround there, kernels/attention/tilelang_matched.py): unrolled C takes twice as long to compile.
+PASS_CONFIGS = {"tirx.disable_vectorize": True, "tl.UnrollLoop": {"explicit_unroll": False}}
 BUILDING = threading.Lock()  # autotune compiles configs in threads; cpu_dialect() is global
 ROLE = "dslbench_cpu_role"  # marks a T.ws section while a kernel is built for the CPU
 NO_OPS = ("barrier_wait", "barrier_arrive", "set_max_nreg", "fence_proxy_async", "wait_wgmma", "cp_async_barrier_noinc",

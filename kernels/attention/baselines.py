@@ -3,6 +3,8 @@
 - "sdpa-flash", "sdpa-cudnn": F.scaled_dot_product_attention inside sdpa_kernel(<that backend>)
   only, so a row never silently falls back to another kernel; GPU only, fp16/bf16.
 - "flash-attn": flash_attn_func (FlashAttention-2) when the package imports; fp16/bf16.
+- "flash-kvcache": flash_attn_with_kvcache, flash-attn's decode entry (split-KV, grouped
+  heads packed), for decode steps (spec.shape_class "decode"); fp16/bf16, GPU, when installed.
 - "torch": the math SDPA (plain matmul-softmax-matmul), which runs on the CPU too; given
   our mask explicitly when its own causal flag would place it differently.
 Grouped-query heads go in as they are: enable_gqa=True for SDPA, and flash-attn takes
@@ -11,8 +13,11 @@ SDPA returns o only (outputs = ("o",)): only o is checked for those rows; flash-
 returns the row log-sum-exp, so it is checked on both. SDPA and flash-attn allocate their
 own o (flash-attn in (B, S, H, D) order), so the timed call ends with one copy into ours.
 SDPA's is_causal aligns the mask to the top-left; ours is aligned to the end (see spec.py),
-which is the same when Sq = Skv, and for Sq = 1 is no mask at all; other causal Sq < Skv
+which is the same when Sq = Skv, and for Sq = 1 is no mask at all; other causal Sq != Skv
 cases are skipped for the fused SDPA rows rather than checked against a different mask.
+Queries that see no key (causal, Sq > Skv): flash-attn writes o = 0 and lse = +inf itself,
+as the spec defines them; the math SDPA row gets our mask and its rows without a key are set
+to 0 explicitly (torch versions differ on what a softmax over no key gives).
 """
 import importlib.util
 
@@ -21,7 +26,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from kernels import Skip
-from kernels.attention.spec import visible
+from kernels.attention.spec import shape_class, visible
 
 # The math SDPA materializes every score: beyond this many (fp32, 4 GiB) it is skipped.
 MATH_MAX_SCORES = 1 << 30
@@ -75,6 +80,22 @@ def flash_attn_unavailable(dtype, device):
 flash_attn.unavailable = flash_attn_unavailable
 
 
+def flash_attn_kvcache(q, k, v, o, lse, causal):
+    """flash_attn_with_kvcache over the whole cache (no new keys appended): a decode step."""
+    from flash_attn import flash_attn_with_kvcache
+
+    B, Hq, Sq, D = q.shape
+    if shape_class(dict(B=B, Hq=Hq, Hkv=k.shape[1], Sq=Sq, Skv=k.shape[2], D=D, causal=int(causal))) != "decode":
+        raise Skip("flash_attn_with_kvcache is flash-attn's decode entry: decode steps only")
+    out, softmax_lse = flash_attn_with_kvcache(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                               causal=bool(causal), return_softmax_lse=True)
+    o.copy_(out.transpose(1, 2))
+    lse.copy_(softmax_lse[..., :Sq])
+
+
+flash_attn_kvcache.unavailable = flash_attn_unavailable
+
+
 def torch_math(q, k, v, o, lse, causal):
     """The math SDPA; an end-aligned causal mask it cannot express is passed as attn_mask."""
     B, Hq, Sq, _ = q.shape
@@ -85,6 +106,8 @@ def torch_math(q, k, v, o, lse, causal):
     with sdpa_kernel(SDPBackend.MATH):
         o.copy_(F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None and Sq > 1,
                                                enable_gqa=k.shape[1] != Hq))
+    if mask is not None and Sq > Skv:  # queries that see no key: o = 0, as the spec defines
+        o[:, :, ~mask.any(dim=-1)] = 0
 
 
 torch_math.outputs = ("o",)
@@ -93,5 +116,6 @@ BASELINES = {
     "sdpa-flash": sdpa(SDPBackend.FLASH_ATTENTION),
     "sdpa-cudnn": sdpa(SDPBackend.CUDNN_ATTENTION),
     "flash-attn": flash_attn,
+    "flash-kvcache": flash_attn_kvcache,
     "torch": torch_math,
 }

@@ -7,8 +7,20 @@ head h // G (Hkv = Hq is plain multi-head attention), as flash-attn and torch's 
 
 Causal convention, the mask aligned to the END of the keys (as flash-attn >= 2.1):
 query i sees key j iff j <= i + (Skv - Sq). So when Sq = Skv it is the usual lower
-triangle, and a decode step (Sq = 1) sees every key. Causal needs Sq <= Skv, otherwise the
-first Sq - Skv queries would see no key at all (validate() refuses it).
+triangle, and a decode step (Sq = 1) sees every key. When Sq > Skv the first Sq - Skv
+queries see no key at all: as flash-attention 2 (the package `flash_attn`) defines it, their
+o is 0 and their lse is +inf (csrc/flash_attn/src/softmax.h, normalize_softmax_lse: a row
+whose sum is 0 gets INFINITY; flash_fwd_kernel.h writes INFINITY for a block of such rows;
+its split-KV combine does the same). FlashAttention-3 (hopper/) writes -inf there instead.
+
+Head dims: any D from 1 to 256 (flash-attention's range, including 40, 59, 80, 96, 111,
+192). Both DSLs and both tracks pad D inside the kernel to padded_head_dim(D), the next
+power of two (what Triton's tl.arange and tensor-descriptor blocks take): loads zero-fill
+the padded columns, stores clip them. The caller never pads.
+
+Shape classes: Sq <= DECODE_MAX_SQ is a decode step (shape_class "decode", a report group
+of its own). The best track runs it as flash-decoding: split-KV over the cache (see
+decode_splits) with the G query heads of a kv head packed into one tile, then a combine.
 
 Every backend and every test takes shapes, inputs, FLOPs, bytes, the float64 reference and
 the tolerances from here. Both DSL kernels use FlashAttention-2's algorithm: tiles over
@@ -18,7 +30,7 @@ import math
 
 import torch
 
-from kernels import SMEM_LIMIT, dtypes
+from kernels import SMEM_LIMIT, Skip, dtypes
 
 NAME = "attention"
 SHAPE_KEYS = ("B", "Hq", "Hkv", "Sq", "Skv", "D", "causal")
@@ -26,15 +38,22 @@ FLAGS = ("causal",)
 DTYPES = ("fp32", "fp16", "bf16")
 INPUTS = ("q", "k", "v")
 OUTPUTS = ("o", "lse")
-# kernels/attention/baselines.py: SDPA pinned to one backend per row, flash-attn, math SDPA.
-BASELINES = ("sdpa-flash", "sdpa-cudnn", "flash-attn", "torch")
-HEAD_DIMS = (32, 64, 128)  # powers of two (tl.arange), and the configs below fit them
+# kernels/attention/baselines.py: SDPA pinned to one backend per row, flash-attn (its
+# prefill entry and, for decode steps, its KV-cache entry), math SDPA.
+BASELINES = ("sdpa-flash", "sdpa-cudnn", "flash-attn", "flash-kvcache", "torch")
+HEAD_DIM_MAX = 256  # flash-attention's largest head dim
+DECODE_MAX_SQ = 8  # query lengths up to this are decode steps (one token, or a few speculated)
 
-# The tile configs both DSLs choose from: the same list, so the same tuning budget.
+# The tile configs both DSLs choose from: the same list per track, so the same tuning budget.
 # block_M query rows per program, block_N keys per step; threads = 32 * Triton's num_warps.
 # 128-row tiles with 2 warpgroups (256 threads) are what Hopper's wgmma wants; the
-# 64-row config serves short and decode-like query lengths.
-TRACKS = ("matched",)  # the kernel tracks this op has (README: two tracks)
+# 64-row config serves short query lengths. The best track's configs are 128-row tiles on
+# two consumer warpgroups of 64 rows each (threads = 2 · block_M), as FlashAttention-3 and
+# both DSLs' warp-specialized kernels split a tile (a producer warpgroup for the TMA loads
+# comes on top); the last one is the one that fits fp32.
+# Decode steps in the best track take block_N and num_stages from the config and run
+# DECODE_ROWS packed query rows per program on one warpgroup (see decode_splits).
+TRACKS = ("matched", "best")  # the kernel tracks this op has (README: two tracks)
 CONFIGS = {
     "matched": [
         dict(block_M=128, block_N=128, num_stages=2, threads=256),
@@ -42,33 +61,132 @@ CONFIGS = {
         dict(block_M=128, block_N=64, num_stages=2, threads=128),
         dict(block_M=64, block_N=64, num_stages=3, threads=128),
     ],
+    "best": [
+        dict(block_M=128, block_N=128, num_stages=2, threads=256),
+        dict(block_M=128, block_N=64, num_stages=3, threads=256),
+        dict(block_M=128, block_N=64, num_stages=2, threads=256),
+    ],
 }
+CONFIG_HEAD_DIM = 128  # configs_for() checks the budget at this head dim; fit() shrinks for larger
 
 
-def smem_bytes(config, dtype, D=max(HEAD_DIMS)):
-    """Shared memory of the Q tile plus num_stages K and V tiles, at the largest head dim;
-    fp32 also stages P (block_M x block_N), see kernels/attention/tilelang_matched.py."""
+def padded_head_dim(D):
+    """The head dim the kernels compute with: D rounded up to a power of two, at least 16 (one
+    MMA k-step); the extra columns are zeros in q, k, v and never stored."""
+    return max(16, 1 << (D - 1).bit_length())
+
+
+def smem_bytes(config, dtype, D=CONFIG_HEAD_DIM):
+    """Shared memory of the Q tile plus num_stages K and V tiles at head dim D (padded); fp32
+    also stages P (block_M x block_N), see kernels/attention/tilelang_matched.py."""
     c = config
-    tiles = (c["block_M"] + 2 * c["num_stages"] * c["block_N"]) * D
+    tiles = (c["block_M"] + 2 * c["num_stages"] * c["block_N"]) * padded_head_dim(D)
     if dtype == "fp32":
         tiles += c["block_M"] * c["block_N"]
     return tiles * dtypes.BYTES[dtype]
 
 
 def configs_for(dtype, track):
-    """The configs that fit on the GPU for this dtype (the same filter for both DSLs)."""
+    """The configs that fit on the GPU for this dtype at CONFIG_HEAD_DIM (the same filter for both DSLs)."""
     return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
+
+
+def fit(config, dtype, D):
+    """The config a kernel runs at head dim D: itself when its tiles fit the shared memory,
+    else block_N halved down to 32, then block_M down to 64 (and never below threads / 2:
+    16 rows a warp), then block_N down to 16. Both DSLs call this, so a large head dim shrinks
+    a config the same way in both; a config that still does not fit is a Skip."""
+    c = dict(config)
+    while smem_bytes(c, dtype, D) > SMEM_LIMIT:
+        if c["block_N"] > 32:
+            c["block_N"] //= 2
+        elif c["block_M"] > max(64, c["threads"] // 2):
+            c["block_M"] //= 2
+        elif c["block_N"] > 16:
+            c["block_N"] //= 2
+        else:
+            raise Skip(f"config {config} does not fit {SMEM_LIMIT} bytes of shared memory at D={D}")
+    return c
+
+
+def shape_class(shape):
+    """'decode' for a decode step (Sq <= DECODE_MAX_SQ, reported as a group of its own), else None."""
+    return "decode" if shape["Sq"] <= DECODE_MAX_SQ else None
+
+
+# Flash-decoding: a decode step has too few query rows to fill the GPU, so the keys are split
+# into chunks, one program per (chunk, packed row tile, batch, kv head), each writing a partial
+# output and its lse; a second kernel combines them. The G query heads of one kv head and the
+# Sq queries of each are packed into rows r = g * Sq + i (that is query head kv_head * G + r // Sq,
+# query r % Sq), so K and V are read once per kv head. DECODE_ROWS rows a tile: one warpgroup's
+# MMA M (64) on DECODE_THREADS threads.
+DECODE_ROWS = 64
+DECODE_THREADS = 128
+COMBINE_THREADS = 128  # the combine: one output row per program, its D columns across the threads
+SMS = 132  # streaming multiprocessors of an H100 SXM / H200: the split count targets one of them
+MAX_SPLITS = 128
+
+
+def decode_rows(shape):
+    """Packed query rows per kv head: G query heads x Sq queries."""
+    return shape["Hq"] // shape["Hkv"] * shape["Sq"]
+
+
+def decode_config(config, dtype, D):
+    """The decode tiling of a config: DECODE_ROWS packed rows on DECODE_THREADS threads, the
+    config's block_N (halved until the tiles fit the shared memory at head dim D) and num_stages."""
+    c = dict(config, block_M=DECODE_ROWS, threads=DECODE_THREADS)
+    while smem_bytes(c, dtype, D) > SMEM_LIMIT and c["block_N"] > 16:
+        c["block_N"] //= 2
+    return c
+
+
+def decode_splits(shape, block_N):
+    """How many key chunks a decode step is split into (both DSLs take it from here): with
+    P = B·Hkv·row tiles programs per chunk, the fewest splits whose waves over SMS SMs are
+    at least 85% as full as the best count's, as flash-attention's num_splits_heuristic
+    chooses; one when P already fills 80% of the SMs; never more than there are key tiles."""
+    programs = shape["B"] * shape["Hkv"] * math.ceil(decode_rows(shape) / DECODE_ROWS)
+    tiles = math.ceil(shape["Skv"] / block_N)
+    if programs >= 0.8 * SMS:
+        return 1
+    most = min(MAX_SPLITS, SMS, tiles)
+
+    def fill(n):  # share of the SMs busy, averaged over the waves
+        waves = programs * n / SMS
+        return waves / math.ceil(waves)
+
+    best = max(fill(n) for n in range(1, most + 1))
+    distinct = [n for n in range(1, most + 1) if n == 1 or math.ceil(tiles / n) != math.ceil(tiles / (n - 1))]
+    return next(n for n in distinct if fill(n) >= 0.85 * best)
+
+
+def decode_chunk(Skv, block_N, splits):
+    """Keys per split: whole key tiles, so only the last split can be ragged (and splits past
+    the keys are empty: their lse is -inf, the combine weighs them 0)."""
+    return math.ceil(math.ceil(Skv / block_N) / splits) * block_N
+
+
+def decode_workspace(shape, dtype, config, device):
+    """The split-KV partials both DSLs' best-track decode writes and its combine reads:
+    o_partial (B, Hkv, splits, G·Sq, D) and lse_partial (B, Hkv, splits, G·Sq), fp32; {} for a
+    shape that is not a decode step. lse_partial is base 2 (log2 Σ exp2 of the scaled
+    scores), -inf for a split whose keys a row cannot see. The kernels read the split count
+    from o_partial's shape."""
+    if shape_class(shape) != "decode":
+        return {}
+    splits = decode_splits(shape, decode_config(config, dtype, shape["D"])["block_N"])
+    B, Hkv, R, D = shape["B"], shape["Hkv"], decode_rows(shape), shape["D"]
+    return {"o_partial": torch.empty((B, Hkv, splits, R, D), dtype=torch.float32, device=device),
+            "lse_partial": torch.empty((B, Hkv, splits, R), dtype=torch.float32, device=device)}
 
 
 def validate(shape):
     """Constraints beyond 'every size >= 1, causal 0 or 1': a one-line problem, or None."""
     if shape["Hq"] % shape["Hkv"]:
         return f"Hq={shape['Hq']} must be a multiple of Hkv={shape['Hkv']} (grouped-query heads)"
-    if shape["D"] not in HEAD_DIMS:
-        return f"head dim D={shape['D']} is not supported; the kernels take D in {', '.join(map(str, HEAD_DIMS))}"
-    if shape["causal"] and shape["Sq"] > shape["Skv"]:
-        return (f"causal=1 needs Sq <= Skv (Sq={shape['Sq']}, Skv={shape['Skv']}): the mask is aligned "
-                "to the end of the keys, so the first Sq-Skv queries would see no key")
+    if shape["D"] > HEAD_DIM_MAX:
+        return f"head dim D={shape['D']} is not supported; the kernels take D up to {HEAD_DIM_MAX}, as flash-attention does"
     return None
 
 
@@ -109,6 +227,9 @@ def visible(Sq, Skv, causal, rows=None, device="cpu"):
     return j[None, :] <= i[:, None] + (Skv - Sq)
 
 
+# The lse of a query that sees no key: flash-attention 2 writes INFINITY (see the docstring above).
+EMPTY_ROW_LSE = float("inf")
+
 # float64 scores held at once by the reference: 2^26 of them = 512 MiB, so a 16k x 16k
 # GPU case is computed a slice of query rows at a time instead of in 2 GiB per head.
 REFERENCE_CHUNK = 1 << 26
@@ -129,9 +250,12 @@ def reference(inputs, causal=False, sm_scale=None):
         r = slice(r0, r0 + step)
         scores = scale * rows[:, :, r] @ k.transpose(-1, -2)
         queries = torch.arange(r0, min(r0 + step, rows.shape[2]), device=q.device) % Sq
-        scores.masked_fill_(~visible(Sq, Skv, causal, queries, q.device), float("-inf"))
-        o[:, :, r] = torch.softmax(scores, dim=-1) @ v
-        lse[:, :, r] = torch.logsumexp(scores, dim=-1)
+        seen = visible(Sq, Skv, causal, queries, q.device)
+        scores.masked_fill_(~seen, float("-inf"))
+        # A query that sees no key (causal, Sq > Skv) gets o = 0 and lse = +inf, as flash-attention 2.
+        empty = ~seen.any(dim=-1)
+        o[:, :, r] = (torch.softmax(scores, dim=-1) @ v).masked_fill_(empty[:, None], 0.0)
+        lse[:, :, r] = torch.logsumexp(scores, dim=-1).masked_fill_(empty, EMPTY_ROW_LSE)
     return {"o": o.reshape(B, Hq, Sq, D), "lse": lse.reshape(B, Hq, Sq)}
 
 
@@ -170,7 +294,8 @@ TOLERANCE = {
 }
 
 # Small cases for the CPU paths: block multiples, ragged lengths (17, 100, 257),
-# Sq != Skv both ways, GQA 2:1 and 4:1, decode (Sq = 1), every head dim.
+# Sq != Skv both ways (causal Sq > Skv: queries that see no key), GQA 2:1 and 4:1, decode
+# (Sq = 1, and Sq = 4 causal: split-KV in the best track), head dims 32, 64, 96 and 128.
 CPU_SUITE = [
     dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=0),
     dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=1),
@@ -178,23 +303,32 @@ CPU_SUITE = [
     dict(B=2, Hq=4, Hkv=1, Sq=17, Skv=17, D=128, causal=1),
     dict(B=1, Hq=8, Hkv=2, Sq=1, Skv=200, D=128, causal=1),
     dict(B=1, Hq=2, Hkv=1, Sq=257, Skv=100, D=32, causal=0),
+    dict(B=1, Hq=2, Hkv=1, Sq=150, Skv=40, D=96, causal=1),
+    dict(B=1, Hq=8, Hkv=2, Sq=4, Skv=150, D=64, causal=1),
 ]
 # FlashAttention's own benchmark grid: 16k tokens (B·S = 16384) and a model width of
 # 2048 (Hq = 2048 / D), S from 512 to 16k, causal and not; then Llama-3-8B-like grouped
-# heads (32 : 8, D = 128), then decode steps (Sq = 1) over a 1k..32k cache.
+# heads (32 : 8, D = 128); then decode steps over a KV cache with Llama-3-8B (32 : 8) and
+# Llama-3-70B (64 : 8) heads, D = 128: batch 1 over 32k..128k, 8 over 8k..32k, 64 over
+# 1k..4k; one token, and 4 speculated tokens (causal).
 GPU_SUITE = [
     dict(B=16384 // S, Hq=2048 // D, Hkv=2048 // D, Sq=S, Skv=S, D=D, causal=c)
     for D in (64, 128) for c in (0, 1) for S in (512, 1024, 2048, 4096, 8192, 16384)
 ] + [
     dict(B=16384 // S, Hq=32, Hkv=8, Sq=S, Skv=S, D=128, causal=1) for S in (2048, 8192)
 ] + [
-    dict(B=8, Hq=32, Hkv=8, Sq=1, Skv=S, D=128, causal=0) for S in (1024, 4096, 16384, 32768)
+    dict(B=B, Hq=Hq, Hkv=8, Sq=Sq, Skv=S, D=128, causal=int(Sq > 1))
+    for Hq in (32, 64) for Sq in (1, 4)
+    for B, S in ((1, 32768), (1, 131072), (8, 8192), (8, 32768), (64, 1024), (64, 4096))
 ]
 # `--suite gpu-full` (every op within ~10 minutes on one H100): bf16, D=128 at 1k/4k/16k,
-# causal and not, one GQA prefill and two decode steps.
+# causal and not, one GQA prefill, and three decode steps (8B heads over a 128k cache at
+# batch 1, 70B heads at batch 64 over 4k, 4 speculated tokens at batch 8 over 32k).
 GPU_DTYPES = ("bf16",)
 GPU_FULL_SUITE = [
     dict(B=16384 // S, Hq=16, Hkv=16, Sq=S, Skv=S, D=128, causal=c) for c in (0, 1) for S in (1024, 4096, 16384)
 ] + [dict(B=2, Hq=32, Hkv=8, Sq=8192, Skv=8192, D=128, causal=1)] + [
-    dict(B=8, Hq=32, Hkv=8, Sq=1, Skv=S, D=128, causal=0) for S in (4096, 32768)
+    dict(B=1, Hq=32, Hkv=8, Sq=1, Skv=131072, D=128, causal=0),
+    dict(B=64, Hq=64, Hkv=8, Sq=1, Skv=4096, D=128, causal=0),
+    dict(B=8, Hq=32, Hkv=8, Sq=4, Skv=32768, D=128, causal=1),
 ]
