@@ -32,3 +32,28 @@ def kernel_configs(spec, dtype):
 
     return [pytest.param(b, c, id=f"{b}-{config_id(c)}") for b in ops.dsl_backends(spec)
             for c in spec.configs_for(dtype, ops.split_backend(b)[1])]
+
+
+# `dslbench inspect` records of this test session, by job: every compile test asks through
+# compiled(), so a kernel several tests read is compiled once.
+COMPILED = {}
+
+
+def compiled(job_list, workers=2):
+    """The inspect records of these jobs (bench.inspect.run's), compiling only those this test
+    session has not compiled yet."""
+    import json
+
+    from bench import inspect as compile_report
+
+    def key(job):
+        return json.dumps([job[k] for k in ("spec", "backend", "dtype", "shape", "config", "arch")], sort_keys=True)
+    todo = list({key(j): j for j in job_list if key(j) not in COMPILED}.values())
+    for job, record in zip(todo, compile_report.run(todo, workers)):
+        COMPILED[key(job)] = record
+    return [COMPILED[key(j)] for j in job_list]
+
+
+# With pytest-xdist (`-n`, `--dist loadgroup`), the compile-heavy modules share one worker, and
+# with it the COMPILED cache; the CPU-path tests run beside them.
+COMPILE_GROUP = pytest.mark.xdist_group("compile")

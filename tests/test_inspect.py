@@ -13,7 +13,9 @@ from bench import cli, inspect as compile_report
 from bench.core import ops
 from bench.inspect import sass, table, toolchain, worker
 from bench.core.records import load
-from tests.conftest import DEVICE
+from tests.conftest import COMPILE_GROUP, DEVICE, compiled
+
+pytestmark = COMPILE_GROUP
 
 # Kernels built around a tensor-core dot, by op and dtype: on sm_90a both DSLs must emit
 # Hopper's warpgroup MMA for them, HGMMA for fp16/bf16 and QGMMA for fp8. (An op not in OPS
@@ -118,7 +120,7 @@ def records():
     matmul fp16 for sm_80 (no warpgroup MMA there), compiled in one go."""
     job_list = compile_report.jobs(arch_text="sm_90a", every_config=False)
     job_list += compile_report.jobs("matmul", dtype_text="fp16", arch_text="sm_80", every_config=False)
-    return list(compile_report.run(job_list))
+    return compiled(job_list)
 
 
 def uses_warpgroup_mma(record):

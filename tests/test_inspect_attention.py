@@ -16,6 +16,9 @@ from bench import inspect as compile_report
 from bench.core import ops
 from kernels.attention import spec
 from tests.test_inspect import needs_extra
+from tests.conftest import COMPILE_GROUP, compiled
+
+pytestmark = COMPILE_GROUP
 
 SHAPES = {
     "hd64": dict(B=4, Hq=16, Hkv=16, Sq=1024, Skv=1024, D=64, causal=0),
@@ -35,7 +38,7 @@ def records():
     """{(backend, case): record} for both tracks at hd 64 and 128, and the best track's decode."""
     cases = [(b, name, shape) for name, shape in SHAPES.items() for b in ops.dsl_backends(spec)]
     cases += [(b, "decode", DECODE) for b in ops.dsl_backends(spec) if ops.split_backend(b)[1] == "best"]
-    rows = compile_report.run([job(b, shape) for b, _, shape in cases], workers=2)
+    rows = compiled([job(b, shape) for b, _, shape in cases])
     return {(b, name): r for (b, name, _), r in zip(cases, rows)}
 
 

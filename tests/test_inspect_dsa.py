@@ -22,6 +22,9 @@ from bench import inspect as compile_report
 from bench.core import ops
 from kernels.dsa_step import spec as step
 from tests.test_inspect import extra_missing, needs_extra
+from tests.conftest import COMPILE_GROUP, compiled
+
+pytestmark = COMPILE_GROUP
 
 SPILL_BOUND = 64  # bytes of spill stores a best-track sparse MLA kernel may have (measured: 0, Triton 3.6: 16)
 BEST_MLA = step.split_config(step.configs_for("bf16", "best")[0])[1]
@@ -35,7 +38,7 @@ def kernels():
     jobs = compile_report.jobs("dsa_step", arch_text="sm_90a", every_config=False)
     assert {j["backend"] for j in jobs} == set(ops.dsl_backends(step))
     out = {}
-    for r in compile_report.run(jobs, workers=2):
+    for r in compiled(jobs):
         assert r["status"] == "compiled", f"{r['backend']}: {r['reason']}"
         out[ops.split_backend(r["backend"])] = {k["name"]: k for k in r["metrics"]["kernels"]}
     return out

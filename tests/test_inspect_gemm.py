@@ -18,6 +18,9 @@ import pytest
 from bench import inspect as compile_report
 from bench.core import ops
 from tests.test_inspect import needs_extra
+from tests.conftest import COMPILE_GROUP, compiled
+
+pytestmark = COMPILE_GROUP
 
 ARCH = "sm_90a"
 # (op, dtype, track) -> which config of the track's list is compiled
@@ -42,7 +45,7 @@ def chosen_jobs():
 
 @pytest.fixture(scope="module")
 def records():
-    return list(compile_report.run(chosen_jobs()))
+    return compiled(chosen_jobs())
 
 
 def kernels_of(record):

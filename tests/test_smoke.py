@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 from bench import smoke
+from tests.conftest import COMPILE_GROUP
+
+pytestmark = COMPILE_GROUP
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -42,7 +42,8 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
     for spec in specs:
         shape = inspect_shape(spec)
         for track in (t for t in ops.TRACKS if t in tracks):
-            for i, dtype in enumerate(d for d in dtypes if d in spec.DTYPES):
+            for dtype in (d for d in dtypes if d in spec.DTYPES):
+                i = spec.DTYPES.index(dtype)  # the same config for a dtype whatever else is asked for
                 for arch in archs:
                     mine = [b for b in ops.arch_backends(spec, arch.name)
                             if b in backends and ops.split_backend(b)[1] == track]
