@@ -7,6 +7,7 @@ the pytest-benchmark tiny benchmarks. Without a GPU: both CPU paths on every op,
 toolchain and TileLang's CUDA JIT for sm_90a. Each item prints ok, skipped (with the reason) or
 FAILED (with a one-line reason) as it finishes; any failure exits 1.
 """
+import os
 import subprocess
 import sys
 import time
@@ -147,8 +148,9 @@ def benchmarks_item():
     tests = ROOT / "tests" / "test_benchmarks.py"
     if not tests.exists():
         return "skipped", "no tests/ here (an installed package): run it from a checkout"
-    p = subprocess.run([sys.executable, "-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider", "-k", "matmul",
-                        "--benchmark-columns=median"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    p = subprocess.run([sys.executable, "-m", "pytest", str(tests), "-q", "-n", "0", "-p", "no:cacheprovider", "-k", "matmul",
+                        "--benchmark-columns=median"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")})
     last = (p.stdout.strip().splitlines() or ["no output"])[-1]
     return ("ok" if p.returncode == 0 else "FAILED"), last
 

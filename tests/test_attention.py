@@ -51,6 +51,7 @@ def run_kernel(backend, shape, dtype, inputs, config=None, **overrides):
 @pytest.mark.parametrize("dtype", spec.DTYPES)
 def test_every_backend_matches_reference(shape, dtype):
     records = list(runner.run_group(spec, BACKENDS, dtype, shape, seed=1, device=DEVICE, timed=False))
+    assert sorted(r["backend"] for r in records) == sorted(BACKENDS)  # one record per backend, none lost
     for r in records:
         assert r["status"] == "pass", f"{r['backend']} {dtype} {shape}: {r['status']} {r['reason']}"
     checked = {r["backend"]: r["reason"] for r in records}
@@ -94,6 +95,20 @@ def test_causal_tiles_above_the_diagonal_are_never_loaded(backend, config):
     outputs = run_kernel(backend, shape, "fp16", inputs, config)
     first = {name: out[:, :, :128] for name, out in outputs.items()}
     result = check.compare(first, {name: ref[:, :, :128] for name, ref in truth.items()}, spec.TOLERANCE["fp16"])
+    assert result["passed"], result["reason"]
+
+
+@pytest.mark.parametrize("offset", [1, -1], ids=["diagonal-one-key-past-a-tile", "diagonal-one-key-short-of-one"])
+@pytest.mark.parametrize("backend,config", tile_sizes(kernel_configs(spec, "fp16")))
+def test_the_causal_diagonal_next_to_a_tile_boundary(backend, config, offset):
+    """Skv - Sq = block_N + 1 puts each query block's last visible key first in a key tile of its
+    own (a loop bound one key short never loads it); block_N - 1, one key before a boundary.
+    Sq is whole query blocks, so every block's last row is a real query."""
+    Sq = 2 * config["block_M"]
+    shape = dict(B=1, Hq=1, Hkv=1, Sq=Sq, Skv=Sq + config["block_N"] + offset, D=32, causal=1)
+    inputs = spec.make_inputs(shape, "fp16", seed=13, device=DEVICE)
+    outputs = run_kernel(backend, shape, "fp16", inputs, config)
+    result = check.compare(outputs, spec.reference(inputs, causal=True), spec.TOLERANCE["fp16"])
     assert result["passed"], result["reason"]
 
 

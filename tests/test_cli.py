@@ -137,3 +137,18 @@ def test_gpu_full_runs_the_headline_cases_first():
     assert [(g[0].NAME, g[2], g[3]["M"]) for g in ordered] == [
         ("gemm", "bf16", 4096), ("gemm", "bf16", 8192),  # the headline, in suite order
         ("other", "bf16", 1), ("gemm", "fp16", 8192), ("gemm", "bf16", 1024)]  # then the rest, in suite order
+
+
+def test_the_gpu_full_headline_is_bf16_gemms_and_attention_at_4k_to_16k():
+    from bench import cli
+    from bench.core import ops
+
+    for op in ("matmul", "attention"):
+        spec = ops.load_spec(op)
+        suite = getattr(spec, "GPU_FULL_SUITE", spec.GPU_SUITE)
+        first = cli.headline_first([(spec, [], d, s) for d in spec.GPU_DTYPES for s in suite])
+        heads = [g for g in first if spec.headline(g[3], g[2])]
+        assert heads and first[:len(heads)] == heads, op  # the headline cases lead, and there are some
+    assert ops.load_spec("matmul").headline(dict(M=8192, N=8192, K=8192), "bf16")
+    assert not ops.load_spec("matmul").headline(dict(M=16, N=14336, K=4096), "bf16")
+    assert ops.load_spec("attention").headline(dict(B=1, Hq=16, Hkv=16, Sq=16384, Skv=16384, D=128, causal=1), "bf16")

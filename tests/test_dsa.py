@@ -42,7 +42,8 @@ def compare(spec, outputs, reference):
                          ids=["index-ragged", "index-Sq>Skv", "mla-ragged", "mla-Sq>Skv-H72"])
 def test_every_backend_matches_reference(spec, shape):
     dsls = ops.dsl_backends(spec)
-    records = runner.run_group(spec, dsls + ["torch"], DTYPE[spec], shape, seed=1, device=DEVICE, timed=False)
+    records = list(runner.run_group(spec, dsls + ["torch"], DTYPE[spec], shape, seed=1, device=DEVICE, timed=False))
+    assert sorted(r["backend"] for r in records) == sorted(dsls + ["torch"])  # one record per backend, none lost
     for r in records:
         assert r["status"] == "pass", f"{r['backend']} {shape}: {r['status']} {r['reason']}"
         assert r["reason"] == ""  # every output checked

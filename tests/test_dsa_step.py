@@ -24,7 +24,10 @@ def test_every_backend_checks_each_stage_against_its_float64_reference():
     the scores, the indices (exact), o and lse of every DSL backend and torch pass; the
     vendor chain says why it cannot run here."""
     shape = step.CPU_SUITE[1]
-    for r in records([*DSL_BACKENDS, *step.BASELINES, "reference"], shape):
+    names = [*DSL_BACKENDS, *step.BASELINES, "reference"]
+    found = records(names, shape)
+    assert sorted(r["backend"] for r in found) == sorted(names)  # one record per backend, none lost
+    for r in found:
         if r["backend"] == "deepgemm-flashmla" and DEVICE == "cpu":
             assert r["status"] == "skipped" and ("not installed" in r["reason"] or "GPU" in r["reason"])
             continue
@@ -37,7 +40,10 @@ def test_the_model_heads_and_top_k_over_the_indexers_choice():
     """Held out of the CPU suite: V3.2's 128 heads, topk 2048 of 4096 keys chosen by the indexer
     (one decode query: the best tracks split its top-k 32 ways, and cut the keys into chunks)."""
     shape = dict(B=1, Sq=1, Skv=4096, H=128, topk=2048)
-    for r in records([b for b in DSL_BACKENDS if ops.split_backend(b)[1] == "best"], shape):
+    best = [b for b in DSL_BACKENDS if ops.split_backend(b)[1] == "best"]
+    found = records(best, shape)
+    assert sorted(r["backend"] for r in found) == sorted(best)
+    for r in found:
         assert r["status"] == "pass", f"{r['backend']}: {r['status']} {r['reason']}"
 
 

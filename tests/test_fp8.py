@@ -34,6 +34,7 @@ def test_every_backend_matches_reference_on_the_cpu_suite(spec, case):
     dsls = ops.dsl_backends(spec)
     names = dsls + list(spec.BASELINES)
     records = list(runner.run_group(spec, names, "e4m3", shape, seed=1, device=DEVICE, timed=False))
+    assert sorted(r["backend"] for r in records) == sorted(names)  # one record per backend, none lost
     for r in records:
         if r["status"] == "skipped":  # GPU-only baselines; DeepGEMM when not installed
             assert r["backend"] in ("scaled-mm", "deepgemm"), r["reason"]

@@ -26,6 +26,7 @@ BACKENDS = [*DSL_BACKENDS, "torch"]
 @pytest.mark.parametrize("dtype", spec.DTYPES)
 def test_every_backend_matches_reference(shape, dtype):
     records = list(runner.run_group(spec, BACKENDS, dtype, shape, seed=1, device=DEVICE, timed=False))
+    assert sorted(r["backend"] for r in records) == sorted(BACKENDS)  # one record per backend, none lost
     for r in records:
         assert r["status"] == "pass", f"{r['backend']} {dtype} {shape}: {r['status']} {r['reason']}"
         assert r["rel_err"] <= spec.TOLERANCE[dtype][0]

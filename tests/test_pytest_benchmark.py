@@ -1,6 +1,7 @@
 """Export to pytest-benchmark: our statistics in its fields, names that match the benchmark tests,
 and its own tools (`pytest-benchmark compare`, `pytest --benchmark-compare`) reading the file."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ from bench.results.export import case_id, to_pytest_benchmark
 from tests.test_benchmarks import tiny_shape
 
 ROOT = Path(__file__).resolve().parent.parent
+# A pytest run of its own: not an xdist worker, even when this test runs in one (pytest-benchmark
+# times nothing in a worker).
+ALONE = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
 TINY = tiny_shape(ops.load_spec("matmul"))  # the tiny instance of tests/test_benchmarks.py for matmul (fp16)
 
 
@@ -43,8 +47,8 @@ def test_untimed_cases_are_left_out_and_environment_kept():
 
 
 def test_names_match_the_benchmark_tests():
-    p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                        "tests/test_benchmarks.py"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider",
+                        "tests/test_benchmarks.py"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=ALONE)
     collected = set(p.stdout.split())
     exported = to_pytest_benchmark([case(b, TINY, samples(1.0, 0.03, 5, 0)) for b in ("triton-matched", "tilelang-matched", "torch")])
     assert {b["fullname"] for b in exported["benchmarks"]} <= collected, p.stdout
@@ -69,9 +73,10 @@ def test_pytest_benchmark_compare_reads_two_exports(tmp_path):
 def test_benchmark_compare_lines_a_run_up_against_the_benchmark(tmp_path):
     # The cheap torch case of the tiny instance, compared with an exported dslbench record of it.
     saved = export(tmp_path, "run", [case("torch", TINY, samples(0.5, 0.03, 10, 0), device="cpu")])
-    p = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_benchmarks.py"), "-q",
+    p = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_benchmarks.py"), "-q", "-n", "0",
                         "-p", "no:cacheprovider", "-k", "matmul-torch", f"--benchmark-compare={saved}",
-                        "--benchmark-columns=min,median,rounds"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                        "--benchmark-columns=min,median,rounds"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env=ALONE)
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"Comparing against benchmarks from: {saved}" in p.stderr
     rows = [line for line in p.stdout.splitlines() if line.startswith(benchmark_name("torch"))]

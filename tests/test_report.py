@@ -205,3 +205,13 @@ def test_code_size_is_counted_at_the_runs_commit():
                                capture_output=True, text=True).stdout.strip()
     if clean:  # read from git, it is the same file as the checkout's
         assert at_head == codesize.kernel_lines("matmul")
+
+
+def test_an_op_made_of_stages_shows_each_stages_time(tmp_path):
+    shape = {"B": 1, "Sq": 64, "Skv": 4096, "H": 64, "topk": 2048}
+    stage_time = {"index": {"median_ms": 0.25}, "topk": {"median_ms": 0.05}, "attend": {"median_ms": 0.5}}
+    records = [case(b, shape, samples(0.8, 0.01, 10, i), op="dsa_step", dtype="bf16", stage_time=stage_time)
+               for i, b in enumerate(("triton-best", "tilelang-best"))]
+    text, _ = verdict_of(tmp_path, records)
+    assert "| shape | backend | index ms | topk ms | attend ms | whole step ms |" in text
+    assert "| B=1,Sq=64,Skv=4096,H=64,topk=2048 | triton-best | 0.25 | 0.05 | 0.5 |" in text

@@ -95,7 +95,21 @@ def performance_section(groups, out, performance):
         pngs.append(png)
         lines += [f"### {op} {dtype}", "", f"![{op} {dtype}]({png.name})", ""]
         lines += table(PERF_HEADER, performance_rows(records))
+        lines += stage_table(records)
     return lines, pngs
+
+
+def stage_table(records):
+    """An op made of stages (the DSA step: indexer, top-k, sparse MLA): each stage's median time
+    beside the whole, per shape and backend."""
+    staged = [r for r in records if r.get("stage_time") and an.median_ms(r)]
+    if not staged:
+        return []
+    stages = an.unique(s for r in staged for s in r["stage_time"])
+    rows = [[shape_str(r["shape"]), r["backend"], *(num((r["stage_time"].get(s) or {}).get("median_ms"), ".4g")
+                                                    for s in stages), num(an.median_ms(r), ".4g")] for r in staged]
+    return ["Each stage timed alone with the same procedure (median ms), and the whole step:", ""] + table(
+        ["shape", "backend", *(f"{s} ms" for s in stages), "whole step ms"], rows)
 
 
 def tflops_span(record):

@@ -311,6 +311,13 @@ CPU_SUITE = [
 # heads (32 : 8, D = 128); then decode steps over a KV cache with Llama-3-8B (32 : 8) and
 # Llama-3-70B (64 : 8) heads, D = 128: batch 1 over 32k..128k, 8 over 8k..32k, 64 over
 # 1k..4k; one token, and 4 speculated tokens (causal).
+def headline(shape, dtype):
+    """The cases `--suite gpu-full` runs first: FlashAttention forward in bf16 at head dim 128 over
+    4k-16k tokens, causal or not (cuDNN and flash SDPA beside both DSLs)."""
+    return (dtype == "bf16" and shape["D"] == 128 and shape["Sq"] == shape["Skv"]
+            and 4096 <= shape["Sq"] <= 16384)
+
+
 GPU_SUITE = [
     dict(B=16384 // S, Hq=2048 // D, Hkv=2048 // D, Sq=S, Skv=S, D=D, causal=c)
     for D in (64, 128) for c in (0, 1) for S in (512, 1024, 2048, 4096, 8192, 16384)

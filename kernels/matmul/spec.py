@@ -149,6 +149,12 @@ CPU_SUITE = [
 ]
 # Square powers of two, then LLM layers (Llama-3-8B: hidden 4096, MLP 14336) at
 # prefill (M=4096) and small-batch decode (M=16).
+def headline(shape, dtype):
+    """The cases `--suite gpu-full` runs first: bf16 GEMMs from 4k to 8k (cuBLAS beside both DSLs),
+    what a five-minute GPU window must answer."""
+    return dtype == "bf16" and min(shape["M"], shape["N"], shape["K"]) >= 4096
+
+
 GPU_SUITE = [dict(M=s, N=s, K=s) for s in (1024, 2048, 4096, 8192)] + [
     dict(M=4096, N=14336, K=4096),
     dict(M=4096, N=4096, K=14336),
