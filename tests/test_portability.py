@@ -173,6 +173,11 @@ def test_a_cell_over_configs_shows_the_worst_and_the_split():
     assert mma.cell_text(cell) == "failed"
     cell = mma.matrix(rows[:2])[("matmul", "bf16", "tilelang-matched")]["sm_90a"]
     assert mma.cell_text(cell) == "fallback HMMA (1 fallback, 1 native configs)"
+    # a config the kernel refuses (split-K in the tcgen05 matmul) says nothing of the path taken
+    refused = [record("sm_100a", "bf16", {"UTCHMMA": 16}), record("sm_100a", "bf16", {}, status="skipped")]
+    cell = mma.matrix(refused)[("matmul", "bf16", "tilelang-matched")]["sm_100a"]
+    assert mma.cell_text(cell) == "native UTCHMMA (1 skipped, 1 native configs)"
+    assert mma.cell_text(mma.matrix(refused[1:])[("matmul", "bf16", "tilelang-matched")]["sm_100a"]) == "skipped"
     lowered = record("gfx942", "bf16", {"__builtin_amdgcn_mfma_f32_16x16x16bf16_1k": 1}, "lowered", "hip-source")
     assert mma.cell_text(mma.matrix([lowered])[("matmul", "bf16", "tilelang-matched")]["gfx942"]) == "native MFMA (source)"
 

@@ -87,10 +87,13 @@ def is_native(found, native):
 def cell(records):
     """One matrix cell from the inspect records of a kernel x arch (one per config compiled):
     {"path": native/fallback/failed, "families": [...], "source": ..., "configs": n, "reason": ...}.
-    Configs that disagree: the worst path wins (failed < fallback < native) and `split` says so."""
+    Configs that disagree: the worst path wins (failed < fallback < native) and `split` says so. A
+    config the kernel refuses (skipped, e.g. split-K in a kernel written without it) says nothing of
+    the path: the cell is `skipped` only when every config is."""
     order = ("failed", "skipped", "unknown", "fallback", "native")
     paths = [classify(r) for r in records]
-    worst = min(paths, key=order.index)
+    ran = [p for p in paths if p != "skipped"] or paths
+    worst = min(ran, key=order.index)
     chosen = [r for r, p in zip(records, paths) if p == worst]
     out = {"path": worst, "families": sorted({f for r in chosen for f in families(r)}),
            "source": next((r.get("metrics", {}).get("source") for r in chosen if compiled(r)), None),
