@@ -160,6 +160,13 @@ def test_the_rule_marks_native_fallback_and_failed():
     assert mma.classify(record("sm_90a", "e4m3", {"HGMMA.64x128x16.F32.F16": 8})) == "fallback"  # upcast
     assert mma.classify(record("gfx942", "e4m3", {"v_mfma_f32_16x16x16_f16": 8})) == "fallback"
     assert mma.classify(record("gfx942", "bf16", {"v_mfma_f32_32x32x8_bf16": 8}, source="amdgcn")) == "native"
+    # a kernel chaining stages of two dtypes (dsa_step: FP8 indexer, bf16 sparse MLA) is native on both
+    chained = dict(record("sm_90a", "bf16", {"HGMMA.64x64x16.F32.BF16": 8, "QGMMA.64x64x32.F32.E4M3.E4M3": 4}),
+                   mma_dtypes=["e4m3", "bf16"])
+    assert mma.classify(chained) == "native"
+    assert mma.classify(dict(chained, metrics={"mma": {"HMMA.16816.F32.BF16": 8, "QGMMA.64x64x32": 4}})) == "fallback"
+    assert mma.classify(dict(chained, mma_dtypes=None)) == "fallback"  # without them, QGMMA is not bf16's path
+    assert mma.classify(dict(record("sm_90a", "e4m3", {}), mma_dtypes=[])) == "n/a"  # act_quant: no matrix product
     assert mma.classify(record("sm_90a", "bf16", {}, status="error")) == "failed"
     assert mma.classify(record("gfx942", "bf16", {"__builtin_amdgcn_mfma_f32_16x16x16bf16_1k": 1},
                                status="lowered", source="hip-source")) == "native"

@@ -12,9 +12,12 @@ source) on AMD. Families, oldest to newest on NVIDIA:
 
 The rule: for each arch and dtype the *native* path is the newest matrix instruction that arch
 has for that dtype (NATIVE). A kernel is native when every matrix instruction it has is of the
-native kind, fallback when it has an older kind or none at all, failed when it did not compile.
-An op whose kernels have no matrix instruction on any arch (act_quant) has no dot: its cells are
-n/a. Nothing here imports a compiler: `report` reads the same records as `inspect` prints.
+native kind for a dtype it multiplies in (its dtype; a kernel chaining stages of several, as
+dsa_step's FP8 indexer and bf16 sparse MLA, names them in the spec's MMA_DTYPES), fallback when
+it has an older kind or none at all, failed when it did not compile. An op whose kernels have no
+matrix instruction on any arch has no dot (act_quant, whose spec says MMA_DTYPES = ()): its
+cells are n/a.
+Nothing here imports a compiler: `report` reads the same records as `inspect` prints.
 """
 import re
 
@@ -72,11 +75,21 @@ def classify(record):
         return "skipped"  # the kernel refused the shape (kernels.Skip): not a compile failure
     if not compiled(record):
         return "failed"
-    native = NATIVE.get(record.get("arch"), {}).get(record.get("dtype"))
+    if record.get("mma_dtypes") == []:
+        return "n/a"  # an op with no matrix product (act_quant): no tensor-core path to take
+    native = natives(record)
     found = families(record)
-    if native is None:
+    if not native:
         return "unknown"  # an arch or dtype the rule does not cover
-    return "native" if found and all(is_native(f, native) for f in found) else "fallback"
+    return "native" if found and all(any(is_native(f, n) for n in native) for f in found) else "fallback"
+
+
+def natives(record):
+    """The arch's native family for each dtype the kernel multiplies in: its dtype, or the record's
+    `mma_dtypes` for a kernel chaining stages of several ([] when the rule covers none)."""
+    table = NATIVE.get(record.get("arch"), {})
+    wanted = record.get("mma_dtypes") or [record.get("dtype")]  # records before mma_dtypes: the dtype
+    return list(dict.fromkeys(table[d] for d in wanted if d in table))
 
 
 def is_native(found, native):
@@ -90,7 +103,7 @@ def cell(records):
     Configs that disagree: the worst path wins (failed < fallback < native) and `split` says so. A
     config the kernel refuses (skipped, e.g. split-K in a kernel written without it) says nothing of
     the path: the cell is `skipped` only when every config is."""
-    order = ("failed", "skipped", "unknown", "fallback", "native")
+    order = ("failed", "skipped", "unknown", "n/a", "fallback", "native")
     paths = [classify(r) for r in records]
     ran = [p for p in paths if p != "skipped"] or paths
     worst = min(ran, key=order.index)

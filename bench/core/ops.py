@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 # What every spec.py defines (README: Add an op); the rest (TRACKS, FLAGS, BASELINES,
-# GPU_DTYPES, GPU_FULL_SUITE, INSPECT_SHAPE, SMOKE_SHAPE, shape_class, headline) is optional.
+# GPU_DTYPES, GPU_FULL_SUITE, INSPECT_SHAPE, SMOKE_SHAPE, MMA_DTYPES, shape_class, headline) is optional.
 SPEC_FIELDS = ("NAME", "SHAPE_KEYS", "DTYPES", "INPUTS", "OUTPUTS", "CONFIGS", "TOLERANCE", "CPU_SUITE", "GPU_SUITE",
                "configs_for", "validate", "kernel_flags", "make_inputs", "make_outputs", "reference", "flops",
                "bytes_moved")

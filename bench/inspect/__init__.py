@@ -7,6 +7,7 @@ tensor-core path is warpgroup MMA (HGMMA, QGMMA for fp8) or the older HMMA, whet
 through TMA (UTMALDG) or cp.async (LDGSTS), and what that costs in registers and shared memory.
 Compiles run in a few worker processes (bench/inspect/worker.py), each one cold.
 """
+import importlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -53,6 +54,14 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
                         out += [dict(op=spec.NAME, spec=spec.__name__, backend=backend, dtype=dtype, shape=shape,
                                      config=c, arch=arch.name) for c in configs]
     return order(out)
+
+
+def mma_dtypes(spec, dtype):
+    """The dtypes the kernel's matrix instructions take: the case's dtype, or for an op that chains
+    stages of several (dsa_step: an FP8 indexer, then bf16 sparse MLA) the spec's MMA_DTYPES;
+    none for an op with no matrix product (act_quant: MMA_DTYPES = ())."""
+    declared = getattr(spec, "MMA_DTYPES", None)
+    return list(declared if declared is not None else (dtype,))
 
 
 def order(job_list):
@@ -107,11 +116,12 @@ def record(job, result, environment, utc, workers):
         "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"],
         "dsl": ops.split_backend(job["backend"])[0], "track": ops.split_backend(job["backend"])[1], "dtype": job["dtype"],
         "shape": dict(job["shape"]), "config": job["config"], "arch": job["arch"],
+        "mma_dtypes": mma_dtypes(importlib.import_module(job["spec"]), job["dtype"]),
         "path": f"compile-only for {job['arch']}", "status": result["status"], "reason": result["reason"],
         "compile_ms": metrics.get("compile_ms"), "concurrent_compiles": workers,
         "metrics": metrics, "env": environment, "utc": utc,
     }
     # The tensor-core path by the rule of bench/core/mma.py: native, fallback or failed.
     out["tensor_core"] = {"path": mma.classify(out), "families": mma.families(out),
-                          "native": mma.NATIVE.get(job["arch"], {}).get(job["dtype"])}
+                          "native": "+".join(mma.natives(out)) or None}
     return out

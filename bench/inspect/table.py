@@ -58,8 +58,8 @@ def row(record):
     counts = [sum(sass.get(op, 0) for op in opcodes) or "." for _, _, opcodes in COUNTS]
     mfma = sum(n for name, n in (m.get("mma") or {}).items() if mma.family(name) in ("MFMA", "MFMA-fp8")) or "."
     path = record.get("tensor_core") or {"path": mma.classify(record), "families": mma.families(record)}
-    return head + facts + counts + [mfma, SOURCE.get(m.get("source"), "sass"),
-                                    f"{path['path']} {'+'.join(path['families']) or 'none'}"]
+    tensor_core = "n/a" if path["path"] == "n/a" else f"{path['path']} {'+'.join(path['families']) or 'none'}"
+    return head + facts + counts + [mfma, SOURCE.get(m.get("source"), "sass"), tensor_core]
 
 
 def render(cells):

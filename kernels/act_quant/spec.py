@@ -24,6 +24,7 @@ NAME = "act_quant"
 SHAPE_KEYS = ("M", "N", "ue8m0")
 FLAGS = ("ue8m0",)
 DTYPES = ("e4m3",)
+MMA_DTYPES = ()  # no matrix product: no tensor-core path to take (bench/core/mma.py marks it n/a)
 INPUTS = ("x",)
 OUTPUTS = ("y", "s")
 BASELINES = ("torch",)  # kernels/act_quant/baselines.py: the same formula in eager torch

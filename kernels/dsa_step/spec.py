@@ -31,6 +31,9 @@ from kernels.sparse_mla import spec as mla
 NAME = "dsa_step"
 SHAPE_KEYS = ("B", "Sq", "Skv", "H", "topk")
 DTYPES = ("bf16",)
+# The dtypes its matrix instructions take (bench/core/mma.py): the indexer's FP8 dot (QGMMA on
+# Hopper) and sparse MLA's bf16 dots (HGMMA); both are the native path of their stage.
+MMA_DTYPES = ("e4m3", "bf16")
 GPU_DTYPES = ("bf16",)
 INPUTS = ("iq", "iw", "ik", "iks", "q", "kv")
 OUTPUTS = ("score", "indices", "o", "lse")
