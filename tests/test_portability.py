@@ -323,4 +323,6 @@ def test_the_report_renders_the_matrix_and_the_verdict_states_the_finding(tmp_pa
     assert ("**Portability** (`dslbench inspect`, no GPU): kernels on the arch's native tensor-core path "
             "(native / inspected): Triton sm_90a 1/1, sm_100a 1/1; TileLang sm_90a 1/1, sm_100a 0/2") in verdict
     assert "TileLang falls back on sm_100a (bf16 to HMMA)" in verdict and "Triton never falls back" in verdict
+    assert "TileLang fails to compile on sm_100a (matmul) (reasons under Portability)" in verdict
+    assert "Triton fails" not in verdict
     assert f"matmul TileLang best for sm100a: {lines[0][4]} lines (Triton 0 lines" in verdict

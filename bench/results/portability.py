@@ -62,9 +62,21 @@ def fallbacks(inspects, dsl):
     return out
 
 
+def failures(inspects, dsl):
+    """{arch: [ops]} whose kernels of `dsl` failed to compile there (any track or dtype)."""
+    out = {}
+    for (op, dtype, backend), cells in mma.matrix(inspects).items():
+        if split_backend(backend)[0] == dsl:
+            for arch, c in cells.items():
+                if c["path"] == "failed" and op not in out.setdefault(arch, []):
+                    out[arch].append(op)
+    return {arch: found for arch, found in out.items() if found}
+
+
 def finding(inspects, ops=None):
     """One sentence: per DSL and arch, how many kernels reach the native path; where each DSL falls
-    back and to what; and the lines of arch-specific rewrites each DSL needed. None without records."""
+    back and to what, and where it fails to compile; and the lines of arch-specific rewrites each DSL
+    needed. None without records."""
     counts = tally(inspects)
     if not counts:
         return None
@@ -83,6 +95,10 @@ def finding(inspects, ops=None):
         else:
             falls.append(f"{NAMES[dsl]} never falls back")
     text += ". " + "; ".join(falls)
+    fails = [f"{NAMES[dsl]} fails to compile on " + ", ".join(f"{a} ({', '.join(found)})" for a, found in fl.items())
+             for dsl in DSLS if (fl := failures(inspects, dsl))]
+    if fails:
+        text += ". " + "; ".join(fails) + " (reasons under Portability)"
     variants = variant_lines(ops or sorted({r["op"] for r in inspects}))
     if variants:
         by_dsl = {d: sum(n for _, dd, _, _, n in variants if dd == d) for d in DSLS}
