@@ -161,3 +161,16 @@ def test_cpu_runs_side_by_side_show_pass_rates(tmp_path):
     assert cli.main(["report", *paths, "--out", str(tmp_path / "cpu")]) == 0
     text = (tmp_path / "cpu" / "report.md").read_text()
     assert "CPU paths: pass rates, not performance" in text and "| triton-best | 2 | 2/2 | 2/2 |" in text
+
+
+def test_a_group_one_run_lacks_has_no_shape_in_every_run(tmp_path):
+    paths = two_runs(tmp_path, performance=False)
+    with open(paths[1], "a") as f:  # attention only in the second run
+        f.write(json.dumps(case("triton-best", {"B": 1, "Hq": 2, "Hkv": 2, "Sq": 64, "Skv": 64, "D": 64, "causal": 0},
+                                samples(1.0, 0.01, 20, 7), op="attention", dtype="fp16", device="cpu")) + "\n")
+    assert cli.main(["report", *paths, "--out", str(tmp_path / "cpu")]) == 0
+    section = (tmp_path / "cpu" / "report.md").read_text().split("### attention fp16", 1)[1]
+    assert "| triton-best | 0 | - | 1/1 |" in section
+    verdict = section.split("## Verdict per run", 1)[1]
+    assert "| attention fp16 | - | CPU path: TileLang 0 passed, Triton 1 | - |" in verdict  # nothing to compare
+

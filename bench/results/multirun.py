@@ -74,7 +74,7 @@ def group_section(runs, key, out):
     backends = an.unique(b for run in present for b in an.backends(run.groups[key]) if b != "reference")
     rows, series = [], {}
     for backend in backends:
-        shapes = common_shapes(present, key, backend)
+        shapes = common_shapes(runs, key, backend)  # a run without this group has none in common
         cells = [cell(run, run.groups.get(key, []), backend, shapes) for run in runs]
         rows.append([backend, len(shapes), *cells])
         series[backend] = [float(c) if c not in ("-",) and "/" not in c else None for c in cells]
@@ -122,10 +122,11 @@ def verdict_section(runs):
                 yes, why = verdict.group_answer(records, track)
                 answers.append(f"{'yes' if yes else 'no' if yes is False else '-'} ({track or '-'}): {why}")
         words = {a.split(" ")[0] for a in answers if a != "-"}
-        rows.append([f"{key[0]} {key[1]}", *answers, "yes" if len(words) > 1 else "no"])
+        compared = sum(a != "-" for a in answers) > 1  # a group only one run holds cannot have changed
+        rows.append([f"{key[0]} {key[1]}", *answers, ("yes" if len(words) > 1 else "no") if compared else "-"])
     return ["## Verdict per run", "", f"The single-run rule (TileLang passes at least Triton's share of checks "
             f"and reaches at least {verdict.PARITY}x its geometric-mean speed, in the best track) applied to each "
-            "run; `changed` says whether the answer differs between the runs.", ""] + table(
+            "run; `changed` says whether the answer differs between the runs (- where only one run holds the group).", ""] + table(
         ["op dtype", *(r.label for r in runs), "changed"], rows)
 
 
