@@ -17,6 +17,7 @@ from bench.core import mma, ops
 from bench.inspect import amdgcn, table, toolchain
 from bench.results import portability
 from tests.conftest import COMPILE_GROUP, compiled
+from tests.test_inspect import needs_extra
 
 pytestmark = COMPILE_GROUP
 
@@ -51,18 +52,6 @@ PINNED = {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
         "gfx942": "native MFMA (source)"},
 }
-
-
-def extra_missing():
-    try:
-        toolchain.nvcc()
-    except ops.UsageError as exc:
-        return str(exc)
-    return None
-
-
-needs_extra = pytest.mark.skipif(extra_missing() is not None,
-                                 reason=f"the `inspect` extra is not installed: {extra_missing()}")
 
 
 def measured_matrix(records):

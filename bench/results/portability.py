@@ -39,37 +39,41 @@ def rows(inspects):
                    for (op, dtype, backend), c in cells.items()]
 
 
-def tally(inspects):
+def kernel_cells(matrix, dsl=None):
+    """(op, dtype, dsl, arch, cell) of every cell of an mma.matrix, only `dsl`'s kernels if given."""
+    for (op, dtype, backend), cells in matrix.items():
+        mine = split_backend(backend)[0]
+        if dsl in (None, mine):
+            for arch, c in cells.items():
+                yield op, dtype, mine, arch, c
+
+
+def tally(matrix):
     """{dsl: {arch: (native kernels, kernels inspected)}}, a kernel being an op x dtype x track."""
     out = {}
-    for (op, dtype, backend), cells in mma.matrix(inspects).items():
-        dsl = split_backend(backend)[0]
-        for arch, c in ((a, c) for a, c in cells.items() if c["path"] != "n/a"):
+    for _, _, dsl, arch, c in kernel_cells(matrix):
+        if c["path"] != "n/a":
             native, total = out.setdefault(dsl, {}).get(arch, (0, 0))
             out[dsl][arch] = (native + (c["path"] == "native"), total + 1)
     return out
 
 
-def fallbacks(inspects, dsl):
+def fallbacks(matrix, dsl):
     """{arch: {family the kernels fell back to: [dtypes]}} for the kernels of `dsl`."""
     out = {}
-    for (op, dtype, backend), cells in mma.matrix(inspects).items():
-        if split_backend(backend)[0] == dsl:
-            for arch, c in cells.items():
-                if c["path"] == "fallback":
-                    found = out.setdefault(arch, {}).setdefault("+".join(c["families"]) or "none", [])
-                    found += [dtype] if dtype not in found else []
+    for _, dtype, _, arch, c in kernel_cells(matrix, dsl):
+        if c["path"] == "fallback":
+            found = out.setdefault(arch, {}).setdefault("+".join(c["families"]) or "none", [])
+            found += [dtype] if dtype not in found else []
     return out
 
 
-def failures(inspects, dsl):
+def failures(matrix, dsl):
     """{arch: [ops]} whose kernels of `dsl` failed to compile there (any track or dtype)."""
     out = {}
-    for (op, dtype, backend), cells in mma.matrix(inspects).items():
-        if split_backend(backend)[0] == dsl:
-            for arch, c in cells.items():
-                if c["path"] == "failed" and op not in out.setdefault(arch, []):
-                    out[arch].append(op)
+    for op, _, _, arch, c in kernel_cells(matrix, dsl):
+        if c["path"] == "failed" and op not in out.setdefault(arch, []):
+            out[arch].append(op)
     return {arch: found for arch, found in out.items() if found}
 
 
@@ -77,7 +81,8 @@ def finding(inspects, ops=None):
     """One sentence: per DSL and arch, how many kernels reach the native path; where each DSL falls
     back and to what, and where it fails to compile; and the lines of arch-specific rewrites each DSL
     needed. None without records."""
-    counts = tally(inspects)
+    matrix = mma.matrix(inspects)
+    counts = tally(matrix)
     if not counts:
         return None
     archs = mma.archs_of(inspects)
@@ -88,7 +93,7 @@ def finding(inspects, ops=None):
     text = "kernels on the arch's native tensor-core path (native / inspected): " + "; ".join(per_dsl)
     falls = []
     for dsl in (d for d in DSLS if d in counts):
-        fb = fallbacks(inspects, dsl)
+        fb = fallbacks(matrix, dsl)
         if fb:
             falls.append(f"{NAMES[dsl]} falls back on " + ", ".join(
                 f"{a} (" + "; ".join(f"{', '.join(d)} to {f}" for f, d in fams.items()) + ")" for a, fams in fb.items()))
@@ -96,7 +101,7 @@ def finding(inspects, ops=None):
             falls.append(f"{NAMES[dsl]} never falls back")
     text += ". " + "; ".join(falls)
     fails = [f"{NAMES[dsl]} fails to compile on " + ", ".join(f"{a} ({', '.join(found)})" for a, found in fl.items())
-             for dsl in DSLS if (fl := failures(inspects, dsl))]
+             for dsl in DSLS if (fl := failures(matrix, dsl))]
     if fails:
         text += ". " + "; ".join(fails) + " (reasons under Portability)"
     variants = variant_lines(ops or sorted({r["op"] for r in inspects}))
