@@ -107,6 +107,18 @@ def topk_split(shape, block_N):
     return math.ceil(shape["topk"] / chunk), chunk
 
 
+def decode_workspace(shape, dtype, config, device):
+    """The split partials both DSLs' best track writes at decode and its combine reads: each
+    split's normalized output o_partial (B, Sq, splits, H, 512) and log-sum-exp lse_partial
+    (B, Sq, splits, H), fp32; {} when a query is one split (topk_split)."""
+    splits, _ = topk_split(shape, config["block_N"])
+    if splits == 1:
+        return {}
+    B, Sq, H = shape["B"], shape["Sq"], shape["H"]
+    return {"o_partial": torch.empty(B, Sq, splits, H, D_V, dtype=torch.float32, device=device),
+            "lse_partial": torch.empty(B, Sq, splits, H, dtype=torch.float32, device=device)}
+
+
 def validate(shape):
     """Constraints beyond 'every size >= 1': q and kv of fewer than 2^31 elements, which the
     TileLang kernels index in 32 bits (any heads, keys, topk; Sq > Skv gives queries without

@@ -37,7 +37,8 @@ gather a real row (the index clamped into range) whose score is -inf, so its wei
 """
 import tilelang.language as T
 
-from kernels.sparse_mla.spec import BLOCK_H, CONFIGS, D_ROPE, D_V, default_scale, topk_split  # noqa: F401
+from kernels.sparse_mla.spec import (BLOCK_H, CONFIGS, D_ROPE, D_V, decode_workspace, default_scale,  # noqa: F401
+                                    topk_split)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x * log2(e))
 LN2 = 0.6931471805599453  # ln(2): the base-2 log-sum-exp back to natural log
@@ -61,16 +62,8 @@ PASS_CONFIGS = {"tl.disable_thread_storage_sync": True}
 
 
 def workspace(shape, dtype, config, device):
-    """Decode's split partials: each split's normalized output (fp32) and log-sum-exp, in the
-    (B, Sq, splits, H, ...) layout the combine reads; none when a query is one split."""
-    import torch
-
-    splits, _ = topk_split(shape, config["block_N"])
-    if splits == 1:
-        return {}
-    B, Sq, H = shape["B"], shape["Sq"], shape["H"]
-    return {"o_partial": torch.empty(B, Sq, splits, H, D_V, dtype=torch.float32, device=device),
-            "lse_partial": torch.empty(B, Sq, splits, H, dtype=torch.float32, device=device)}
+    """Decode's split partials (spec.decode_workspace); none when a query is one split."""
+    return decode_workspace(shape, dtype, config, device)
 
 
 def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, sm_scale=None):

@@ -28,7 +28,8 @@ Unused slots (-1, or >= Skv) gather a real row (the index clamped into range) wh
 import triton
 import triton.language as tl
 
-from kernels.sparse_mla.spec import BLOCK_H, CONFIGS, D_ROPE, D_V, default_scale, topk_split  # noqa: F401  (shared)
+from kernels.sparse_mla.spec import (BLOCK_H, CONFIGS, D_ROPE, D_V, decode_workspace, default_scale,  # noqa: F401  (shared)
+                                    topk_split)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x * log2(e))
 LN2 = tl.constexpr(0.6931471805599453)  # ln(2): the base-2 log-sum-exp back to natural log
@@ -148,15 +149,8 @@ def sparse_mla_combine_kernel(
 
 
 def workspace(shape, dtype, config, device):
-    """Decode's split partials, as kernels/sparse_mla/tilelang_best.py lays them out."""
-    import torch
-
-    splits, _ = topk_split(shape, config["block_N"])
-    if splits == 1:
-        return {}
-    B, Sq, H = shape["B"], shape["Sq"], shape["H"]
-    return {"o_partial": torch.empty(B, Sq, splits, H, D_V, dtype=torch.float32, device=device),
-            "lse_partial": torch.empty(B, Sq, splits, H, dtype=torch.float32, device=device)}
+    """Decode's split partials (spec.decode_workspace); none when a query is one split."""
+    return decode_workspace(shape, dtype, config, device)
 
 
 def sparse_mla(q, kv, indices, o, lse, block_N, num_stages, threads, o_partial=None, lse_partial=None, sm_scale=None):
