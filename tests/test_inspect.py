@@ -98,10 +98,37 @@ def test_unknown_arch_names_the_valid_ones(capsys):
 
 def test_missing_compiler_wheel_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setattr(toolchain, "cuda_root", lambda: None)
+    monkeypatch.setattr(toolchain, "toolkit_nvcc", lambda: None)
     assert cli.main(["inspect", "--op", "matmul"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install -e .[inspect]" in err[0] and "nvidia-cuda-nvcc" in err[0]
+    assert "CUDA_HOME" in err[0]
     assert compile_report.jobs("matmul", "triton")  # Triton alone needs no CUDA wheel
+
+
+def fake_nvcc(folder):
+    path = folder / "bin" / "nvcc"
+    path.parent.mkdir(parents=True)
+    path.write_text("#!/bin/sh\necho 'Cuda compilation tools, release 13.0, V13.0.48'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_without_the_wheels_a_toolkit_nvcc_is_found(monkeypatch, tmp_path):
+    """The GPU image has no nvcc wheels but a toolkit: $CUDA_HOME first, then PATH, then
+    /usr/local/cuda/bin; the record's nvcc version is that compiler's own."""
+    monkeypatch.setattr(toolchain, "cuda_root", lambda: None)
+    home, on_path = fake_nvcc(tmp_path / "home"), fake_nvcc(tmp_path / "path")
+    monkeypatch.setenv("CUDA_HOME", str(home.parents[1]))
+    monkeypatch.setenv("PATH", f"{on_path.parent}:/usr/bin:/bin")
+    assert toolchain.nvcc() == home
+    assert toolchain.nvcc_version(home) == "13.0.48"
+    monkeypatch.delenv("CUDA_HOME")
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    assert toolchain.nvcc() == on_path
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(toolchain, "TOOLKIT_DEFAULT", home)
+    assert toolchain.nvcc() == home
 
 
 def test_mixed_cuda_releases_are_refused(monkeypatch):

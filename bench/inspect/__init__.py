@@ -22,13 +22,15 @@ def inspect_shape(spec):
     return dict(getattr(spec, "INSPECT_SHAPE", None) or spec.GPU_SUITE[0])
 
 
-def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every_config=True, track_text=None):
+def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every_config=True, track_text=None,
+         shape_of=None):
     """Every (op, backend, dtype, config, arch) to compile, each name checked before any compile;
     the two DSLs of a track sit on adjacent rows for the same case. Backends are <dsl>-<track>
     (a bare DSL name: all its tracks); an arch variant (kernels/<op>/<dsl>_<track>_<arch>.py)
     adds its backend for its arch even before the spec lists that track. every_config=False keeps
     one config per dtype and track, a different one for each dtype in turn (quick, and still
-    covers several)."""
+    covers several). shape_of(spec) picks the shape to compile instead of inspect_shape (smoke
+    compiles each op's SMOKE_SHAPE)."""
     archs = toolchain.parse_archs(arch_text)
     specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
     valid = list(dict.fromkeys(b for s in specs for a in archs for b in ops.arch_backends(s, a.name)))
@@ -41,7 +43,7 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
         toolchain.triton_tool("cuobjdump")
     out = []
     for spec in specs:
-        shape = inspect_shape(spec)
+        shape = (shape_of or inspect_shape)(spec)
         for track in (t for t in ops.TRACKS if t in tracks):
             for dtype in (d for d in dtypes if d in spec.DTYPES):
                 i = spec.DTYPES.index(dtype)  # the same config for a dtype whatever else is asked for

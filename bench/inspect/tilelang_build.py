@@ -1,5 +1,5 @@
 """Compile kernels/<op>/tilelang_<track>.py for a GPU arch without a GPU: TileLang lowers the prim_func
-to CUDA source, nvcc (from the CUDA wheels) compiles that to a cubin, as TileLang's own JIT
+to CUDA source, nvcc (the CUDA wheels' or a toolkit's: toolchain.nvcc) compiles that to a cubin, as TileLang's own JIT
 does on a GPU machine (its flags: C++20, its templates and CUTLASS on the include path).
 
 Only the device code is compiled: TileLang's JIT also builds a host-side launcher library,
@@ -9,7 +9,6 @@ AMD (gfx942): TileLang lowers to HIP source (MFMA intrinsics), whose compile nee
 hipcc/amdclang, which is not installed here: the record is `lowered`, not `compiled`, and says so.
 """
 import contextlib
-import importlib.metadata
 import logging
 import math
 import os
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench.core.ops import kernel_module
-from bench.inspect.toolchain import nvcc, tilelang_includes
+from bench.inspect.toolchain import nvcc, nvcc_version, tilelang_includes
 from kernels import dtypes
 
 
@@ -56,11 +55,12 @@ def compile_tilelang(spec, backend, shape, dtype, config, arch):
     if arch.vendor == "hip":
         facts = {"lower_ms": (t1 - t0) * 1e3, "source": "hip-source"}
         return [(artifact.kernel_source, "", kernel_launches(artifact)) for artifact in artifacts], facts
+    compiler = nvcc()
     parts = [(*nvcc_cubin(artifact.kernel_source, arch, nvcc_flags(configs)), kernel_launches(artifact))
              for artifact, configs in zip(artifacts, pass_configs)]
     t2 = time.perf_counter()
     facts = {"compile_ms": (t2 - t0) * 1e3, "lower_ms": (t1 - t0) * 1e3, "nvcc_ms": (t2 - t1) * 1e3,
-             "nvcc": importlib.metadata.version("nvidia-cuda-nvcc"), "source": "sass"}
+             "nvcc": nvcc_version(compiler), "nvcc_path": str(compiler), "source": "sass"}
     return parts, facts
 
 

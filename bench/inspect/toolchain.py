@@ -4,14 +4,18 @@ AMD (gfx942): Triton's own LLVM compiles to amdgcn assembly and a code object wi
 installed; TileLang lowers to HIP source, whose compile needs ROCm's hipcc/amdclang (not here).
 
 Triton brings its own ptxas, cuobjdump and nvdisasm (triton/backends/nvidia/bin). TileLang emits
-CUDA source, which nvcc from NVIDIA's pip wheels turns into a cubin; those wheels are the
-`inspect` extra, all pinned to one CUDA release (a newer cicc with an older ptxas fails with
-"Unsupported .version").
+CUDA source, which nvcc turns into a cubin: nvcc from NVIDIA's pip wheels (the `inspect` extra,
+all pinned to one CUDA release: a newer cicc with an older ptxas fails with "Unsupported
+.version"), else a CUDA toolkit's nvcc ($CUDA_HOME/bin, then PATH, then /usr/local/cuda/bin),
+the one TileLang's own JIT uses on a GPU machine without the wheels.
 """
 import functools
 import importlib.metadata
 import importlib.util
 import os
+import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,17 +88,47 @@ def cuda_root():
     return None
 
 
+TOOLKIT_DEFAULT = Path("/usr/local/cuda/bin/nvcc")
+
+
+def toolkit_nvcc():
+    """A CUDA toolkit's nvcc: $CUDA_HOME (or $CUDA_PATH)/bin/nvcc, else nvcc on PATH, else
+    /usr/local/cuda/bin/nvcc; None when there is none. A toolkit is one release by construction."""
+    homes = [os.environ.get(v) for v in ("CUDA_HOME", "CUDA_PATH")]
+    candidates = [Path(h) / "bin" / "nvcc" for h in homes if h]
+    on_path = shutil.which("nvcc")
+    candidates += [Path(on_path)] if on_path else []
+    candidates.append(TOOLKIT_DEFAULT)
+    return next((c for c in candidates if os.access(c, os.X_OK)), None)
+
+
 def nvcc():
-    """Path of nvcc, checked to come with the other wheels of its release; else UsageError."""
+    """Path of nvcc: the CUDA wheels' (checked to come from one release), else a toolkit's
+    (toolkit_nvcc); else UsageError."""
     root = cuda_root()
     missing = [w for w, f in CUDA_WHEELS.items() if root is None or not (root / f).exists()]
     if missing:
-        raise UsageError(f"TileLang needs nvcc from the CUDA wheels ({', '.join(missing)} missing): {INSTALL}")
+        toolkit = toolkit_nvcc()
+        if toolkit is not None:
+            return toolkit
+        raise UsageError(f"TileLang needs nvcc: from the CUDA wheels ({', '.join(missing)} missing): {INSTALL}; "
+                         f"or a CUDA toolkit's (set CUDA_HOME, or put nvcc on PATH)")
     releases = {w: release(w) for w in CUDA_WHEELS}
     if len(set(releases.values())) > 1:
         mixed = ", ".join(f"{w} {r}" for w, r in releases.items())
         raise UsageError(f"the CUDA wheels come from different releases ({mixed}); {INSTALL}")
     return root / "bin" / "nvcc"
+
+
+@functools.lru_cache(maxsize=None)
+def nvcc_version(path):
+    """'13.0.88' of an nvcc ("Cuda compilation tools, release 13.0, V13.0.88"), or None."""
+    try:
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"\bV(\d+\.\d+\.\d+)", out)
+    return found.group(1) if found else None
 
 
 def release(wheel):
