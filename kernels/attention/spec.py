@@ -296,6 +296,10 @@ TOLERANCE = {
 # Small cases for the CPU paths: block multiples, ragged lengths (17, 100, 257),
 # Sq != Skv both ways (causal Sq > Skv: queries that see no key), GQA 2:1 and 4:1, decode
 # (Sq = 1, and Sq = 4 causal: split-KV in the best track), head dims 32, 64, 96 and 128.
+# `dslbench smoke`'s one shape (on the GPU and on the CPU paths): small, and every config's 128 x 128 tile fits, so each
+# kernel it compiles is the one a real shape gets.
+SMOKE_SHAPE = dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=0)
+
 CPU_SUITE = [
     dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=0),
     dict(B=1, Hq=2, Hkv=2, Sq=128, Skv=128, D=64, causal=1),

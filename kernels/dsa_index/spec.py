@@ -207,6 +207,10 @@ TOLERANCE = {"e4m3": (1e-3, 2e-3)}
 # decode steps (Sq = 2, the model's MTP; the best track cuts its 500 keys into two chunks),
 # Sq > Skv (rows that see no key), a batch of 2, and the model's 64 heads (two queries a
 # program in the best track, one of them past Sq).
+# `dslbench smoke`'s one shape (on the GPU and on the CPU paths): small, and every config's block_N (up to 256 keys) fits, so each
+# kernel it compiles is the one a real shape gets.
+SMOKE_SHAPE = dict(B=1, Sq=128, Skv=256, H=16, D=128)
+
 CPU_SUITE = [
     dict(B=1, Sq=128, Skv=128, H=16, D=128),
     dict(B=1, Sq=100, Skv=300, H=16, D=128),

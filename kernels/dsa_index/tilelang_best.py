@@ -8,8 +8,11 @@ Track: best (README: two tracks). Techniques, as DeepSeek's own indexer kernels 
 - TileLang's default CUDA lowering of the T.Pipelined loop: TMA loads issued by a producer
   warpgroup it adds on top of `threads`, mbarriers, num_stages key buffers.
 - The per-(key, query) sum over heads: ReLU(logits) * w, viewed as block_N x block_Q x H and
-  reduced over H, times ks; -inf past each query's diagonal (end-aligned causal mask). Key
-  blocks no query of the block sees are written as -inf without a load.
+  reduced over H, times ks, which the threads storing the scores read from global memory (a
+  TMA copy of it through the pipeline needs 16-byte aligned rows, Skv % 4 == 0; when they are
+  not, TileLang's producer becomes as wide as the consumers: 1024 threads, which ptxas
+  refuses); -inf past each query's diagonal (end-aligned causal mask). Key blocks no query of
+  the block sees are written as -inf without a load.
 - Decode (1-4 queries over a long cache): spec.key_split cuts the keys into chunks, one
   program each, so that a small batch still fills the GPU; no combine is needed.
 """
@@ -49,9 +52,6 @@ def dsa_index_kernel(B, Sq, Skv, H, D, dtype, block_N, num_stages, threads):
         with T.Kernel(T.ceildiv(Sq, block_Q), chunks, B, threads=threads) as (bx, by, bz):
             Q_shared = T.alloc_shared((block_Q * H, D), dtype)
             K_shared = T.alloc_shared((block_N, D), dtype)
-            # ks through shared memory: as a fragment, TileLang's warp-specialized pipeline
-            # loads it in the producer warps and the consumers never see it.
-            ks_shared = T.alloc_shared((block_N,), accum)
             w_frag = T.alloc_fragment((block_Q, H), accum)
             logits = T.alloc_fragment((block_N, block_Q * H), accum)
             score = T.alloc_fragment((block_N, block_Q), accum)
@@ -72,7 +72,6 @@ def dsa_index_kernel(B, Sq, Skv, H, D, dtype, block_N, num_stages, threads):
             computed = T.max(T.ceildiv(T.min(end, last) - start, block_N), 0)
             for t in T.Pipelined(computed, num_stages=num_stages):
                 T.copy(K[bz, start + t * block_N, 0], K_shared)
-                T.copy(KS[bz, start + t * block_N], ks_shared)
                 # FullRow: each warpgroup holds 64 keys x all queries' heads, so the sum over
                 # heads stays inside a thread and its quad.
                 T.gemm(K_shared, Q_shared, logits, transpose_B=True, clear_accum=True, policy=T.GemmWarpPolicy.FullRow)
@@ -84,7 +83,7 @@ def dsa_index_kernel(B, Sq, Skv, H, D, dtype, block_N, num_stages, threads):
                 for n, q in T.Parallel(block_N, block_Q):
                     key = start + t * block_N + n
                     if (key < end) & (q0 + q < Sq):
-                        Score[bz, q0 + q, key] = T.if_then_else(key <= q0 + q + Skv - Sq, score[n, q] * ks_shared[n],
+                        Score[bz, q0 + q, key] = T.if_then_else(key <= q0 + q + Skv - Sq, score[n, q] * KS[bz, key],
                                                                 -T.infinity(accum))
             # Blocks past every query's diagonal: -inf, no load.
             for t in T.serial(computed, T.ceildiv(end - start, block_N)):

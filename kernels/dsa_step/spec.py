@@ -192,6 +192,10 @@ TOLERANCE = {"bf16": {"score": index.TOLERANCE["e4m3"], "indices": (0.0, 0.0), *
 # CPU: the model's 64 index heads, 16 attention heads; a ragged prefill (Sq < Skv, more
 # visible keys than topk for most queries) and a decode batch whose top-k the best track's
 # sparse MLA splits (and whose keys its indexer cuts into chunks).
+# `dslbench smoke`'s one shape (on the GPU and on the CPU paths): small, and every config's index block (256 keys) and MLA block_N fit, so each
+# kernel it compiles is the one a real shape gets.
+SMOKE_SHAPE = dict(B=1, Sq=16, Skv=256, H=16, topk=64)
+
 CPU_SUITE = [
     dict(B=1, Sq=20, Skv=70, H=16, topk=32),
     dict(B=1, Sq=2, Skv=300, H=16, topk=128),

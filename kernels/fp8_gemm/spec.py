@@ -205,6 +205,10 @@ TOLERANCE = {"e4m3": (4e-3, 8e-3)}
 
 # CPU: a decode row (M=1) and ragged M (100: not a multiple of any block_M), N ragged
 # against the 128-wide tiles and B's scale blocks (200), both scale formats, N, K <= 512.
+# `dslbench smoke`'s one shape (on the GPU and on the CPU paths): small, and every config's tiles (up to 128 x 256) fit, so each
+# kernel it compiles is the one a real shape gets.
+SMOKE_SHAPE = dict(M=128, N=256, K=512, ue8m0=1)
+
 CPU_SUITE = [
     dict(M=100, N=256, K=512, ue8m0=1),
     dict(M=100, N=200, K=384, ue8m0=0),

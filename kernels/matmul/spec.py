@@ -140,6 +140,10 @@ TOLERANCE = {
 }
 
 # Shapes: multiples of the block, M=1 (a decode step), ragged, K smaller than the block.
+# `dslbench smoke`'s one shape (on the GPU and on the CPU paths): small, and every config's tiles (up to 128 x 256, block_K 128) fit, so each
+# kernel it compiles is the one a real shape gets.
+SMOKE_SHAPE = dict(M=256, N=256, K=256)
+
 CPU_SUITE = [
     dict(M=128, N=128, K=128),
     dict(M=1, N=256, K=96),

@@ -268,6 +268,10 @@ TOLERANCE = {"bf16": {"o": (1e-2, 2e-2), "lse": (1e-4, 4e-4)}}
 # track cuts the top-k of the last one into splits and combines them), Sq > Skv (queries with
 # no index, o = 0 and lse = -inf), topk not a multiple of any block_N, and H > 64 not a
 # multiple of it (two head tiles, the second partial).
+# `dslbench smoke`'s one shape (on the GPU and on the CPU paths): small, and every config's block_N (up to 64) fits in topk, so each
+# kernel it compiles is the one a real shape gets.
+SMOKE_SHAPE = dict(B=1, Sq=64, Skv=64, H=16, topk=64)
+
 CPU_SUITE = [
     dict(B=1, Sq=64, Skv=64, H=16, topk=64),
     dict(B=1, Sq=100, Skv=300, H=16, topk=64),
