@@ -14,7 +14,7 @@ DEFAULT_SEED = 0
 # float64 reference, compiling every config, timing) take seconds; the dense float64
 # reference of a 32k sparse_mla prefill takes minutes on an H100.
 DEFAULT_TIMEOUT_S = 600
-SUITES = ("cpu", "gpu", "gpu-full")
+SUITES = ("cpu", "gpu", "gpu-full", "headline")
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,7 +36,9 @@ def add_filters(p):
     p.add_argument("--shape", action="append", metavar="K=V,...",
                    help="a shape, e.g. M=129,N=255,K=63 (repeatable; default: the suite for this machine)")
     p.add_argument("--suite", choices=SUITES, help="the shapes to run when no --shape is given: cpu (small, "
-                   "ragged), gpu (realistic), gpu-full (every op's GPU suite, then a report); default: this machine's")
+                   "ragged), gpu (realistic), gpu-full (the headline, then every op's GPU suite, then a report), headline (bf16 "
+                   "GEMMs, FlashAttention and DeepSeek-V3's FP8 GEMM at the sizes that answer TileLang vs Triton, every "
+                   "DSL backend of both tracks beside the vendor library, then a report); default: this machine's")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"input seed (default {DEFAULT_SEED})")
     p.add_argument("--json", action="store_true", help="print one JSON list of records on stdout, nothing else")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
@@ -189,6 +191,8 @@ def select(args):
     suite = args.suite or ("gpu" if device() == "cuda" else "cpu")
     if suite != "cpu" and device() != "cuda" and not args.shape:
         raise UsageError(f"--suite {suite} needs a GPU (no CUDA device here); use --suite cpu or --shape")
+    if suite == "headline" and not args.shape:
+        return headline_groups(specs, names, dtypes if args.dtype else None, bool(args.op))
     groups = []
     for spec in specs:
         shapes = [ops.parse_shape(s, spec) for s in args.shape] if args.shape else {
@@ -197,16 +201,43 @@ def select(args):
         mine = [n for n in names if n in backends_for(spec)]
         wanted = dtypes if args.dtype or suite != "gpu-full" else getattr(spec, "GPU_DTYPES", spec.DTYPES)
         groups += [(spec, mine, d, shape) for d in wanted if d in spec.DTYPES for shape in shapes]
+    if suite == "gpu-full" and not args.shape and not args.dtype:  # the headline first, in its own order
+        head = headline_groups(specs, names, None, False) if any(map(is_headline, groups)) else []
+        return head + [g for g in groups if not is_headline(g)]
     return headline_first(groups) if suite == "gpu-full" else groups
+
+
+def headline_groups(specs, names, dtypes, named):
+    """--suite headline: each op's HEADLINE_SUITE in its GPU dtypes (those of `dtypes` when given),
+    every asked-for backend the op has; an op named with --op that has no headline is an error."""
+    from bench.run.backends import backends_for
+
+    lacking = [s.NAME for s in specs if not getattr(s, "HEADLINE_SUITE", None)]
+    if named and lacking:
+        with_one = [op for op in ops.OPS if getattr(ops.load_spec(op), "HEADLINE_SUITE", None)]
+        raise UsageError(f"--suite headline: {', '.join(lacking)} has no headline cases; ops with one: "
+                         f"{', '.join(with_one)}")
+    groups = []
+    for spec in (s for s in specs if s.NAME not in lacking):
+        mine = [n for n in names if n in backends_for(spec)]
+        for dtype in getattr(spec, "GPU_DTYPES", spec.DTYPES):
+            if dtypes is None or dtype in dtypes:
+                groups += [(spec, mine, dtype, dict(shape)) for shape in spec.HEADLINE_SUITE if spec.headline(shape, dtype)]
+    if not groups:
+        raise UsageError("--suite headline: no headline case has the asked-for dtype")
+    return groups
+
+
+def is_headline(group):
+    """Whether a group is one the headline answers with (its op's spec.headline(shape, dtype))."""
+    spec, _, dtype, shape = group
+    return bool(getattr(spec, "headline", lambda s, d: False)(shape, dtype))
 
 
 def headline_first(groups):
     """The groups that answer the headline question (an op's spec.headline(shape, dtype): bf16
     GEMMs at 4k-8k, FlashAttention bf16 at head dim 128, ...) before the rest, each part in
     suite order: a sweep stopped early still holds them (records are flushed per case)."""
-    def is_headline(group):
-        spec, _, dtype, shape = group
-        return bool(getattr(spec, "headline", lambda s, d: False)(shape, dtype))
     return sorted(groups, key=lambda g: not is_headline(g))  # stable: suite order within each part
 
 
@@ -216,8 +247,10 @@ def union(lists):
 
 
 def shard(groups, text):
-    """The K-th of N slices: every N-th group, starting at K-1, in the deterministic suite order.
-    `auto` takes K/N from SLURM's environment (see slurm_shard)."""
+    """The K-th of N slices, in the deterministic suite order. The headline's groups are never
+    split: they all go to shard 1, which answers the headline on its own; the other groups are
+    dealt out in turn starting with shard 2 (every N-th group). `auto` takes K/N from SLURM's
+    environment (see slurm_shard)."""
     if not text:
         return groups
     if text == "auto":
@@ -225,7 +258,11 @@ def shard(groups, text):
     k, sep, n = text.partition("/")
     if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
         raise UsageError(f"--shard {text!r}: write K/N with 1 <= K <= N, e.g. 1/4, or auto under SLURM")
-    return groups[int(k) - 1::int(n)]
+    k, n = int(k), int(n)
+    head = [g for g in groups if is_headline(g)]
+    rest = [g for g in groups if not is_headline(g)]
+    mine = [g for i, g in enumerate(rest) if (i + 1) % n == k - 1]  # rest[0] to shard 2, ..., rest[n-1] to shard 1
+    return (head if k == 1 else []) + mine
 
 
 def slurm_shard(env):

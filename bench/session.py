@@ -183,7 +183,7 @@ class Session:
             print(summary(self.records) + (f"; {len(self.done)} already in {self.out}" if self.done else ""))
             if self.out:
                 print(f"saved in {self.out}; report it with: dslbench report {shlex.quote(self.out)}")
-        if self.args.suite == "gpu-full" and self.out:
+        if self.args.suite in ("gpu-full", "headline") and self.out:
             from bench.results import report
 
             report.run(self.out)  # beside the run: RUN-report/report.md and its plots

@@ -150,5 +150,67 @@ def test_the_gpu_full_headline_is_bf16_gemms_and_attention_at_4k_to_16k():
         heads = [g for g in first if spec.headline(g[3], g[2])]
         assert heads and first[:len(heads)] == heads, op  # the headline cases lead, and there are some
     assert ops.load_spec("matmul").headline(dict(M=8192, N=8192, K=8192), "bf16")
-    assert not ops.load_spec("matmul").headline(dict(M=16, N=14336, K=4096), "bf16")
+    assert ops.load_spec("matmul").headline(dict(M=16, N=14336, K=4096), "bf16")  # the decode GEMM
+    assert not ops.load_spec("matmul").headline(dict(M=16, N=4096, K=14336), "bf16")
+    assert not ops.load_spec("matmul").headline(dict(M=8192, N=8192, K=8192), "fp16")
     assert ops.load_spec("attention").headline(dict(B=1, Hq=16, Hkv=16, Sq=16384, Skv=16384, D=128, causal=1), "bf16")
+
+
+def ops_shape(shape):
+    from bench.core import ops
+
+    return ops.shape_str(shape)
+
+
+def gpu_select(monkeypatch, argv):
+    from bench import cli
+    from bench.core import env
+
+    monkeypatch.setattr(env, "device", lambda: "cuda")  # suites for a GPU; nothing runs
+    return cli.select(cli.parser().parse_args(argv))
+
+
+def test_the_headline_suite_is_what_the_issue_names_with_every_backend(monkeypatch):
+    from bench import cli
+
+    groups = gpu_select(monkeypatch, ["run", "--suite", "headline"])
+    cases = [(g[0].NAME, g[2], ops_shape(g[3])) for g in groups]
+    assert cases == [
+        ("matmul", "bf16", "M=4096,N=4096,K=4096"), ("matmul", "bf16", "M=8192,N=8192,K=8192"),
+        ("matmul", "bf16", "M=4096,N=14336,K=4096"), ("matmul", "bf16", "M=16,N=14336,K=4096"),
+        ("attention", "bf16", "B=4,Hq=16,Hkv=16,Sq=4096,Skv=4096,D=128,causal=0"),
+        ("attention", "bf16", "B=4,Hq=16,Hkv=16,Sq=4096,Skv=4096,D=128,causal=1"),
+        ("attention", "bf16", "B=1,Hq=16,Hkv=16,Sq=16384,Skv=16384,D=128,causal=0"),
+        ("attention", "bf16", "B=1,Hq=16,Hkv=16,Sq=16384,Skv=16384,D=128,causal=1"),
+        ("attention", "bf16", "B=1,Hq=32,Hkv=8,Sq=1,Skv=131072,D=128,causal=0"),
+        ("fp8_gemm", "e4m3", "M=4096,N=2112,K=7168,ue8m0=1"), ("fp8_gemm", "e4m3", "M=4096,N=24576,K=1536,ue8m0=1")]
+    for spec, names, _, _ in groups:  # every DSL backend of both tracks, beside the vendor libraries
+        assert {"triton-matched", "tilelang-matched", "triton-best", "tilelang-best"} <= set(names)
+        assert set(spec.BASELINES) <= set(names)
+    # gpu-full starts with the same groups, in the same order
+    full = gpu_select(monkeypatch, ["run", "--suite", "gpu-full"])
+    assert [(g[0].NAME, g[2], g[3]) for g in full[:len(groups)]] == [(g[0].NAME, g[2], g[3]) for g in groups]
+    assert not any(cli.is_headline(g) for g in full[len(groups):])
+
+
+def test_the_headline_suite_refuses_an_op_without_one(monkeypatch):
+    from bench.core.ops import UsageError
+
+    with pytest.raises(UsageError, match="act_quant has no headline cases; ops with one: matmul, attention, fp8_gemm"):
+        gpu_select(monkeypatch, ["run", "--suite", "headline", "--op", "act_quant"])
+    assert len(gpu_select(monkeypatch, ["run", "--suite", "headline", "--op", "fp8_gemm"])) == 2
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_sharding_never_splits_the_headline(monkeypatch, n):
+    from bench import cli
+
+    groups = gpu_select(monkeypatch, ["run", "--suite", "gpu-full"])
+    head = [g for g in groups if cli.is_headline(g)]
+    shards = [cli.shard(groups, f"{k}/{n}") for k in range(1, n + 1)]
+    assert shards[0][:len(head)] == head  # shard 1 answers the headline on its own
+    assert not any(cli.is_headline(g) for s in shards[1:] for g in s)
+    together = [id(g) for s in shards for g in s]
+    assert sorted(together) == sorted(id(g) for g in groups)  # every group once
+    sizes = [len([g for g in s if not cli.is_headline(g)]) for s in shards]
+    assert max(sizes) - min(sizes) <= 1  # the rest dealt out evenly

@@ -315,11 +315,16 @@ CPU_SUITE = [
 # heads (32 : 8, D = 128); then decode steps over a KV cache with Llama-3-8B (32 : 8) and
 # Llama-3-70B (64 : 8) heads, D = 128: batch 1 over 32k..128k, 8 over 8k..32k, 64 over
 # 1k..4k; one token, and 4 speculated tokens (causal).
+# `--suite headline` (and the start of gpu-full): FlashAttention forward in bf16 at head dim 128,
+# 4k and 16k tokens (16k tokens a batch), causal and not, and one decode step (Llama-3-8B's heads
+# over a 128k cache), cuDNN and flash SDPA beside both DSLs in both tracks.
+HEADLINE_SUITE = [dict(B=16384 // S, Hq=16, Hkv=16, Sq=S, Skv=S, D=128, causal=c) for S in (4096, 16384) for c in (0, 1)
+                  ] + [dict(B=1, Hq=32, Hkv=8, Sq=1, Skv=131072, D=128, causal=0)]
+
+
 def headline(shape, dtype):
-    """The cases `--suite gpu-full` runs first: FlashAttention forward in bf16 at head dim 128 over
-    4k-16k tokens, causal or not (cuDNN and flash SDPA beside both DSLs)."""
-    return (dtype == "bf16" and shape["D"] == 128 and shape["Sq"] == shape["Skv"]
-            and 4096 <= shape["Sq"] <= 16384)
+    """Whether a case is one of the headline's (HEADLINE_SUITE, in bf16)."""
+    return dtype == "bf16" and dict(shape) in HEADLINE_SUITE
 
 
 GPU_SUITE = [

@@ -223,3 +223,12 @@ GPU_SUITE = [dict(M=M, N=N, K=K, ue8m0=1) for N, K in LAYERS for M in (64, 128, 
 ]
 # `--suite gpu-full` (every op within ~10 minutes on one H100): four layers, M=128 and 4096.
 GPU_FULL_SUITE = [s for s in GPU_SUITE if s["ue8m0"] and s["M"] in (128, 4096) and (s["N"], s["K"]) in LAYERS[:4]]
+# `--suite headline` (and the start of gpu-full): DeepSeek-V3's fused QKV-down projection
+# (N=2112, K=7168) and its q up-projection (N=24576, K=1536), 4096 tokens of prefill, with
+# UE8M0 scales as DeepGEMM's Hopper path uses them.
+HEADLINE_SUITE = [dict(M=4096, N=N, K=K, ue8m0=1) for N, K in LAYERS[:2]]
+
+
+def headline(shape, dtype):
+    """Whether a case is one of the headline's (HEADLINE_SUITE, in e4m3)."""
+    return dtype == "e4m3" and dict(shape) in HEADLINE_SUITE
