@@ -17,9 +17,19 @@ from bench.core.ops import UsageError
 RUNS = Path("runs")  # where a run without --out is saved (git-ignored)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or `timeout`'s stop): handled as Ctrl-C is."""
+
+
+def on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def cmd_cases(args, groups, timed):
     """Run the groups [(spec, backends, dtype, shape)]; exit 1 if a case failed or errored,
-    130 on Ctrl-C (after saying how to resume)."""
+    130 on Ctrl-C and 143 on SIGTERM (after saying how to resume)."""
+    import signal
+
     from bench.core import env
 
     dev = env.device()
@@ -27,12 +37,16 @@ def cmd_cases(args, groups, timed):
     done = resumed(args, out)
     env.configure(dev)
     session = Session(args, timed, dev, out, done, sum(len(g[1]) for g in groups))
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         session.run(groups)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the saving short
         session.close()
         print(session.interrupted(), file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     session.close()
     return session.finish()
 

@@ -22,10 +22,19 @@ class WorkerDied(Exception):
     pass
 
 
+# A fresh worker imports torch (and more) before it can say anything: seconds on a loaded
+# machine, which are not a hang. Its start-up gets this long, or the sweep's timeout if longer.
+STARTUP_S = 120
+# The float64 reference of a large case (a dense 32k sparse_mla prefill) takes minutes on an
+# H100: the `inputs` phase is allowed this many times the sweep's timeout.
+SLOW_PHASES = {"inputs": 3}
+
+
 def worker_env(device, slot=None):
     """A worker's environment: the sweep's device, and with a slot (see bench/run/pool.py) the
     one device it is pinned to: a GPU by CUDA_VISIBLE_DEVICES; on the CPU, its share of the cores."""
     env = dict(os.environ)
+    env["DSLBENCH_PARENT_PID"] = str(os.getpid())  # the worker ends when this process does (bench/run/worker.py)
     if device == "cpu":
         env["DSLBENCH_DEVICE"] = "cpu"
     if slot is not None:
@@ -40,14 +49,14 @@ def worker_env(device, slot=None):
 class Worker:
     """One `python -m bench.run.worker` process and its JSON-line event stream."""
 
-    def __init__(self, device, slot=None):
+    def __init__(self, device, slot=None, command=(sys.executable, "-m", "bench.run.worker")):
         self.stderr = tempfile.TemporaryFile()
         # In a session of its own: Ctrl-C reaches the supervisor, which ends its workers itself
         # (a worker that died of it would look like a crash of its case).
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.run.worker"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(list(command), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=worker_env(device, slot),
                                      start_new_session=True)
-        self.buffer = b""
+        self.buffer, self.ready = b"", False
 
     def send(self, job):
         try:
@@ -57,19 +66,26 @@ class Worker:
             raise WorkerDied(self.death()) from None
 
     def events(self, timeout_s):
-        """Events until `done`; WorkerDied if the process ends or is silent for timeout_s."""
+        """Events until `done`; WorkerDied if the process ends or is silent for timeout_s (its
+        start-up: STARTUP_S; a slow phase: SLOW_PHASES times timeout_s)."""
+        allowed = timeout_s
         with selectors.DefaultSelector() as sel:
             sel.register(self.proc.stdout, selectors.EVENT_READ)
             while True:
                 while b"\n" in self.buffer:
                     line, self.buffer = self.buffer.split(b"\n", 1)
                     event = json.loads(line)
+                    if event["event"] == "ready":
+                        self.ready = True
+                        continue
+                    allowed = timeout_s * SLOW_PHASES.get(event.get("phase"), 1) if event["event"] == "phase" else timeout_s
                     yield event
                     if event["event"] == "done":
                         return
-                if not sel.select(timeout_s):
+                wait = allowed if self.ready else max(allowed, STARTUP_S)
+                if not sel.select(wait):
                     self.kill()
-                    raise WorkerDied(f"timed out after {timeout_s:g} s")
+                    raise WorkerDied(f"timed out after {wait:g} s" + ("" if self.ready else " starting"))
                 chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
                 if not chunk:
                     raise WorkerDied(self.death())

@@ -6,14 +6,38 @@ so it cannot corrupt the protocol. Started by bench/run/sweep.py as `python -m b
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
+import time
 
 from bench.core import env
 from bench.run import peak, runner
 from bench.core.records import dumps
 
 
+PARENT_ENV = "DSLBENCH_PARENT_PID"  # set by bench/run/sweep.py: the process this worker serves
+
+
+def die_with_parent(parent, poll_s=0.5):
+    """End this process as soon as `parent` is gone. A worker runs in a session of its own (Ctrl-C
+    goes to the supervisor, which ends its workers itself), so nothing else would stop it when the
+    supervisor is killed (SIGKILL, or a command cut at its time limit): it would go on compiling
+    and timing into the next command. A thread polls for the parent becoming some other process's
+    child, which also holds for a parent killed before the thread started."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        try:  # this worker leads its own process group: the compilers it started go with it
+            os.killpg(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def main():
+    if os.environ.get(PARENT_ENV):
+        die_with_parent(int(os.environ[PARENT_ENV]))
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     device = env.device()
@@ -22,6 +46,8 @@ def main():
     def send(event):
         protocol.write(dumps(event) + "\n")
         protocol.flush()
+
+    send({"event": "ready"})  # imports done: from here on, silence counts (bench/run/sweep.py)
 
     for line in sys.stdin:
         job = json.loads(line)
