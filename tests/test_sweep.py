@@ -159,6 +159,40 @@ def test_after_a_sticky_fault_the_rest_of_the_group_runs_in_a_fresh_worker():
     assert shared["ok"]["status"] == "error" and "illegal memory access" in shared["ok"]["reason"]
 
 
+def counting_workers(monkeypatch):
+    started = []
+
+    class Counted(sweep.Worker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self.proc.pid)
+    monkeypatch.setattr(sweep, "Worker", Counted)
+    return started
+
+
+def test_after_an_error_that_is_not_sticky_the_group_goes_on_in_the_same_worker(monkeypatch):
+    started = counting_workers(monkeypatch)
+    by, records = run_isolated(["ok", "mistake", "slow", "reference"], isolate=True)
+    assert len(records) == 4 and len(started) == 1  # one worker for the whole group
+    assert by["mistake"]["status"] == "error" and "ValueError: block_N must divide N" in by["mistake"]["reason"]
+    assert "sticky" not in by["mistake"] and "prepared_again" not in by["ok"]
+    assert by["ok"]["time"]["n"] >= 3 and by["slow"]["time"]["n"] >= 3
+
+
+def test_after_a_sticky_fault_the_backends_that_had_passed_keep_their_chosen_config(monkeypatch):
+    # triton-matched autotunes (its first config faults: left out, in a fresh worker, as above),
+    # passes, then `poison` faults: the fresh worker prepares triton-matched with the config it
+    # chose, once, and its record keeps the first preparation's facts.
+    started = counting_workers(monkeypatch)
+    by, records = run_isolated(["triton-matched", "poison", "ok"], isolate=True, config="autotune")
+    r = by["triton-matched"]
+    assert len(records) == 3 and r["status"] == "pass" and r["config"] == {"mode": "double"}, r["reason"]
+    assert by["poison"]["status"] == "error" and by["poison"]["sticky"] is True
+    assert "chosen config only" in r["prepared_again"]
+    assert [t["config"] for t in r["autotune"]] == [{"mode": "fault"}, {"mode": "double"}]  # the first autotune's
+    assert by["ok"]["status"] == "pass" and len(started) == 3
+
+
 def test_a_config_that_faults_while_autotuning_is_left_out_in_a_fresh_worker():
     # triton-matched's first config faults (sticky); the second is right and must be chosen.
     by, records = run_isolated(["triton-matched", "ok"], isolate=True, config="autotune")

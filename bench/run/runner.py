@@ -43,6 +43,16 @@ def finish(record):
     return record
 
 
+class Carry:
+    """Yielded before run_group stops at a sticky error: the backends that had passed their
+    check, with what their preparation chose and cost ({backend: {config, compile_ms,
+    autotune_ms, autotune}}). The supervisor runs them again in a fresh process with that config
+    alone (`chosen`), so a sticky fault in one backend does not re-autotune the others."""
+
+    def __init__(self, prepared):
+        self.prepared = prepared
+
+
 class Retime:
     """Yielded instead of records when backends timed together failed and errors are isolated:
     the supervisor times each alone, in a fresh process (the failure may have left a sticky
@@ -50,13 +60,18 @@ class Retime:
 
 
 def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cuda_graph=False, interleave=True,
-              on_phase=lambda backend, phase: None, isolate_errors=False, time_reference=False, exclude=None):
+              on_phase=lambda backend, phase: None, isolate_errors=False, time_reference=False, exclude=None,
+              chosen=None):
     """Yield one finished record per backend.
 
-    isolate_errors: stop at the first backend that errors (its record is the last one yielded),
-    so that a supervising process can run the rest in a fresh process: on a GPU a fault leaves
-    a sticky CUDA error that would fail every later backend under its own name. A config that
-    faulted while autotuning is named in its record (`faulted_config`) for the same reason.
+    isolate_errors: stop at the first backend whose error may be sticky (backends.sticky: on a
+    GPU a fault leaves a CUDA error that would fail every later backend under its own name),
+    its record marked `sticky` and followed by a Carry of the backends that had passed, so
+    that a supervising process can run the rest in a fresh process; any other error is that
+    backend's record and the group goes on here. A config that faulted while autotuning is
+    named in its record (`faulted_config`) for the same reason.
+    chosen: {backend: what a Carry held}: prepare that backend with its chosen config alone and
+    keep the first process's compile and autotune facts.
     time_reference: time the float64 reference too (only when asked for: it is the yardstick,
     not a contender; and never inside a CUDA graph). exclude: {backend: configs} not to try."""
     on_phase(None, "warm-up")
@@ -73,24 +88,44 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cu
                 prepared = backends.Prepared(run=lambda: spec.reference(inputs, **spec.kernel_flags(shape)),
                                              outputs=reference)
             else:
-                prepared = backends.prepare(backend, spec, shape, dtype, config, inputs, device,
-                                            exclude=(exclude or {}).get(backend, ()))
+                earlier = (chosen or {}).get(backend)
+                prepared = backends.prepare(backend, spec, shape, dtype, earlier["config"] if earlier else config,
+                                            inputs, device, exclude=(exclude or {}).get(backend, ()))
+                if earlier:
+                    carried(prepared, earlier)
             record.update(checked(spec, dtype, prepared, reference_for(spec, inputs, prepared.outputs, reference)))
+            if earlier:
+                record["prepared_again"] = "in a fresh process after another backend's sticky error: its chosen config only"
             if timed and record["status"] == "pass" and (backend != "reference" or time_reference):
                 waiting[backend], runs[backend], stages[backend] = record, prepared.run, prepared.stages
                 continue
         except backends.Skip as skip:
             record.update(status="skipped", reason=str(skip))
         except backends.ConfigFault as fault:
-            record.update(status="error", reason=str(fault), faulted_config=fault.config)
+            record.update(status="error", reason=str(fault), faulted_config=fault.config, sticky=True)
         except Exception as exc:  # a crashing kernel is a result, not the end of the sweep
             record.update(status="error", reason=one_line(exc), traceback=traceback.format_exc(limit=8))
+            if isolate_errors and backends.sticky(exc, device):
+                record["sticky"] = True
         yield finish(record)
-        if record["status"] == "error" and isolate_errors:
+        if record.get("sticky") and isolate_errors:
+            yield carry(waiting)
             return
     if runs:
         yield from timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase,
                                  isolate_errors, stages)
+
+
+def carry(waiting):
+    """The Carry of the backends that passed their check ({backend: record})."""
+    return Carry({name: {key: r.get(key) for key in ("config", "compile_ms", "autotune_ms", "autotune")}
+                  for name, r in waiting.items() if name != "reference"})
+
+
+def carried(prepared, earlier):
+    """A backend prepared again with its chosen config: the facts of its first preparation."""
+    prepared.compile_ms, prepared.autotune_ms = earlier["compile_ms"], earlier["autotune_ms"]
+    prepared.tried = earlier.get("autotune") or prepared.tried
 
 
 def reference_for(spec, inputs, outputs, reference):
@@ -133,6 +168,7 @@ def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interle
             stats = timing.time_all(runs, device)
         except Exception:
             if isolate_errors:  # who failed is unknown, and a CUDA error may be sticky: retime apart
+                yield carry(waiting)
                 yield Retime()
                 return
     for name, run in runs.items():

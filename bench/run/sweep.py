@@ -109,10 +109,12 @@ class Worker:
 class Sweep:
     """Runs groups in workers; `emit(record)` is called as each case finishes.
 
-    isolate_errors (default: on a GPU): after a backend errors, the rest of its group runs in
-    a fresh worker, and a config that faulted while autotuning is retried away: the backend
-    runs again in a fresh worker without it. A CUDA fault leaves a sticky error in its process
-    that would otherwise fail every later backend under its own name."""
+    isolate_errors (default: on a GPU): after a backend's error that may be sticky (a CUDA
+    fault leaves an error in its process that would fail every later backend under its own
+    name), the rest of its group runs in a fresh worker, the backends that had already passed
+    with the config they chose (no second autotune), and a config that faulted while
+    autotuning is retried away: the backend runs again in a fresh worker without it. Any
+    other error is that backend's record, and the group goes on in the same worker."""
 
     def __init__(self, emit, device, timeout_s, timed=True, config="first", cuda_graph=False,
                  isolate_errors=None, time_reference=False, slot=None):
@@ -143,10 +145,10 @@ class Sweep:
         return self.worker.events(self.timeout_s)
 
     def run(self, spec, names, dtype, shape, seed):
-        left, interleave, failed, exclude = list(names), True, False, {}
+        left, interleave, failed, exclude, chosen = list(names), True, False, {}, {}
         while left and not self.stopped:
             job = dict(self.job, spec=spec.__name__, backends=left, dtype=dtype, shape=shape, seed=seed,
-                       interleave=interleave, exclude=exclude)
+                       interleave=interleave, exclude=exclude, chosen=chosen)
             current, restart = (None, "start"), False
             try:
                 for event in self.start(job):
@@ -154,6 +156,8 @@ class Sweep:
                         current = (event["backend"], event["phase"])
                     elif event["event"] == "retime":  # timed together, something failed: apart, afresh
                         interleave, restart = False, True
+                    elif event["event"] == "carry":  # passed before a sticky error: their configs
+                        chosen.update(event["prepared"])
                     elif event["event"] == "record":
                         restart |= self.take(event["record"], left, exclude)
             except WorkerDied as died:
@@ -184,7 +188,7 @@ class Sweep:
             return True
         left.remove(record["backend"])
         self.emit(record)
-        return record["status"] == "error" and self.isolate
+        return bool(record.get("sticky")) and self.isolate  # any other error: the group goes on here
 
     def close(self):
         """End the current worker (the next group starts a fresh one)."""

@@ -60,9 +60,11 @@ def main():
                     job["config"], job["cuda_graph"], job["interleave"],
                     on_phase=lambda backend, phase: send({"event": "phase", "backend": backend, "phase": phase}),
                     isolate_errors=job.get("isolate_errors", False), time_reference=job.get("time_reference", False),
-                    exclude=job.get("exclude")):
+                    exclude=job.get("exclude"), chosen=job.get("chosen")):
                 if isinstance(record, runner.Retime):
                     send({"event": "retime"})
+                elif isinstance(record, runner.Carry):
+                    send({"event": "carry", "prepared": record.prepared})
                 else:
                     send({"event": "record", "record": record})
         send({"event": "done"})

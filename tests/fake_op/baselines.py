@@ -31,6 +31,11 @@ def fail(x, y):
     raise RuntimeError(STICKY)
 
 
+def mistake(x, y):
+    """An ordinary exception (a bad argument, a shape a kernel refuses): nothing sticky."""
+    raise ValueError("block_N must divide N (simulated)")
+
+
 def poison(x, y):
     """A kernel that faults: this process's CUDA context is unusable from now on."""
     POISONED.append(True)
@@ -54,5 +59,5 @@ def once(x, y):
     y.copy_(2 * x)
 
 
-BASELINES = {"ok": ok, "abort": abort, "hang": hang, "raise": fail, "poison": poison, "slow": slow, "wrong": wrong,
-             "once": once}
+BASELINES = {"ok": ok, "abort": abort, "hang": hang, "raise": fail, "mistake": mistake, "poison": poison, "slow": slow,
+             "wrong": wrong, "once": once}

@@ -6,7 +6,7 @@ SHAPE_KEYS = ("N",)
 DTYPES = ("fp32",)
 INPUTS = ("x",)
 OUTPUTS = ("y",)
-BASELINES = ("ok", "abort", "hang", "raise", "poison", "slow", "wrong", "once")
+BASELINES = ("ok", "abort", "hang", "raise", "mistake", "poison", "slow", "wrong", "once")
 # triton-matched (triton_matched.py): its first config faults, its second is right.
 CONFIGS = [dict(mode="fault"), dict(mode="double")]
 TOLERANCE = {"fp32": (1e-6, 1e-6)}
