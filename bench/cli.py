@@ -46,6 +46,9 @@ def add_filters(p):
     p.add_argument("--inline", action="store_true",
                    help="run in this process instead of worker processes (faster start, no crash isolation)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-case rows: the summary only")
+    p.add_argument("--budget", metavar="DURATION", help="end within this time (7m, 90s, 1h30m): no group starts "
+                   "that the time left cannot cover, estimated from this run's groups; the run is saved as a "
+                   "finished one is and prints the command that continues it")
     p.add_argument("--devices", metavar="all|N|0,2,5", help="run on several devices at once, one worker each, from one "
                    "queue of cases: every GPU (all), the first N, or those numbered; without a GPU, N CPU-path workers")
 
@@ -152,6 +155,10 @@ def main(argv=None):
         from bench.session import cmd_cases
 
         groups = shard(select(args), getattr(args, "shard", None))  # input errors before any kernel runs
+        if args.budget:
+            from bench.run.budget import parse_duration
+
+            parse_duration(args.budget)
         return cmd_cases(args, groups, timed=args.command == "run")
     except UsageError as exc:
         print(f"dslbench: error: {exc}", file=sys.stderr)

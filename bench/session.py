@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from bench.core import ops
@@ -132,6 +133,7 @@ class Session:
         self.sweep = None if self.pool else Sweep(self.emit, dev, args.timeout, **options)
         self.options = options
         self.machine = next((r for r in done.values() if r.get("kind") == "machine"), None)
+        self.budget = budget_of(args)
 
     def run(self, groups):
         from bench.core.records import append
@@ -142,19 +144,28 @@ class Session:
                 append(self.out, self.machine)
         todo = self.remaining(groups)
         if self.pool:
-            self.pool.run(longest_first(todo), self.args.seed)
+            self.pool.run(longest_first(todo), self.args.seed, self.budget)
             return
-        for spec, names, dtype, shape in todo:
-            self.show.group(spec.NAME, dtype, shape)
-            if self.args.inline:
-                from bench.run import runner
+        for group in todo:
+            if self.budget and not self.budget.admit(group):
+                continue
+            started = time.monotonic()
+            self.run_one(group)
+            if self.budget:
+                self.budget.done(group, time.monotonic() - started)
 
-                for record in runner.run_group(spec, names, dtype, shape, self.args.seed, self.dev, self.timed,
-                                               self.options["config"], self.options["cuda_graph"],
-                                               time_reference=self.time_reference):
-                    self.emit(record)
-            else:
-                self.sweep.run(spec, names, dtype, shape, self.args.seed)
+    def run_one(self, group):
+        spec, names, dtype, shape = group
+        self.show.group(spec.NAME, dtype, shape)
+        if self.args.inline:
+            from bench.run import runner
+
+            for record in runner.run_group(spec, names, dtype, shape, self.args.seed, self.dev, self.timed,
+                                           self.options["config"], self.options["cuda_graph"],
+                                           time_reference=self.time_reference):
+                self.emit(record)
+        else:
+            self.sweep.run(spec, names, dtype, shape, self.args.seed)
 
     def remaining(self, groups):
         """The groups with the backends --resume's file does not hold yet."""
@@ -197,6 +208,8 @@ class Session:
             print(summary(self.records) + (f"; {len(self.done)} already in {self.out}" if self.done else ""))
             if self.out:
                 print(f"saved in {self.out}; report it with: dslbench report {shlex.quote(self.out)}")
+            if self.budget and self.budget.refused:
+                print(self.budget.refused_line() + (f"; continue with: {resume_command(self.out)}" if self.out else ""))
         if self.args.suite in ("gpu-full", "headline") and self.out:
             from bench.results import report
 
@@ -209,6 +222,16 @@ class Session:
             return f"interrupted: {len(self.records)} cases checked, none saved (check saves nothing)"
         return (f"interrupted: {len(self.records) + len(self.done)} cases saved in {self.out}; continue with: "
                 f"{resume_command(self.out)}")
+
+
+def budget_of(args):
+    """The run's Budget (bench/run/budget.py) when --budget was given, else None."""
+    text = getattr(args, "budget", None)
+    if not text:
+        return None
+    from bench.run.budget import Budget, parse_duration
+
+    return Budget(parse_duration(text))
 
 
 def longest_first(groups):

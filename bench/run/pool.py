@@ -9,6 +9,7 @@ as with one device; the other devices go on.
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from bench.core.ops import UsageError
@@ -74,13 +75,14 @@ class DevicePool:
     def machine(self):
         return self.sweeps[0].machine()
 
-    def run(self, groups, seed):
+    def run(self, groups, seed, budget=None):
         """Run [(spec, backends, dtype, shape)] in queue order over every slot; returns when all
-        are done (a KeyboardInterrupt in the waiting thread goes to the caller)."""
+        are done (a KeyboardInterrupt in the waiting thread goes to the caller). budget: a
+        bench/run/budget.Budget that admits each group as a slot takes it."""
         work = queue.Queue()
         for group in groups:
             work.put(group)
-        self.threads = [threading.Thread(target=self.drain, args=(sweep, work, seed), daemon=True)
+        self.threads = [threading.Thread(target=self.drain, args=(sweep, work, seed, budget), daemon=True)
                         for sweep in self.sweeps]
         for thread in self.threads:
             thread.start()
@@ -90,14 +92,19 @@ class DevicePool:
         if self.failures:
             raise self.failures[0]
 
-    def drain(self, sweep, work, seed):
+    def drain(self, sweep, work, seed, budget=None):
         while not self.stopping:
             try:
-                spec, names, dtype, shape = work.get_nowait()
+                group = work.get_nowait()
             except queue.Empty:
                 return
+            if budget and not budget.admit(group):
+                continue
+            started = time.monotonic()
             try:
-                sweep.run(spec, names, dtype, shape, seed)
+                sweep.run(*group, seed)
+                if budget:
+                    budget.done(group, time.monotonic() - started)
             except Exception as exc:  # not a kernel's failure (those are records): the harness's own
                 if not self.stopping:
                     self.failures.append(exc)
