@@ -92,6 +92,8 @@ def parser():
     s.add_argument("--op", help=f"comma-separated ops whose kernels to run (default: all): {', '.join(ops.OPS)}")
     s.add_argument("--timeout", type=float, default=SMOKE_TIMEOUT_S, metavar="SECONDS",
                    help=f"a step silent for this long is killed and FAILED (default {SMOKE_TIMEOUT_S:g})")
+    s.add_argument("--benchmarks", action="store_true", help="on a GPU, run the pytest-benchmark tiny benchmarks too "
+                   "(they compile their kernels again: about 2 minutes)")
     m = sub.add_parser("merge", help="join shard result files into one run, refusing duplicates or mixed environments")
     m.add_argument("files", nargs="+", metavar="FILE.jsonl")
     m.add_argument("--out", required=True, metavar="FILE.jsonl", help="the merged run (must not exist)")
@@ -141,7 +143,7 @@ def main(argv=None):
         if args.command == "smoke":
             from bench.smoke import run
 
-            return run(args.timeout, args.op)
+            return run(args.timeout, args.op, args.benchmarks)
         if args.command == "merge":
             from bench.results.merge import merge
 

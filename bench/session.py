@@ -211,9 +211,13 @@ class Session:
             if self.budget and self.budget.refused:
                 print(self.budget.refused_line() + (f"; continue with: {resume_command(self.out)}" if self.out else ""))
         if self.args.suite in ("gpu-full", "headline") and self.out:
-            from bench.results import report
+            if returned_by_device_tool(self.out):
+                print(f"report: not written beside {self.out} ($OUT brings back a few files): "
+                      f"dslbench report {shlex.quote(self.out)} --out DIR")
+            else:
+                from bench.results import report
 
-            report.run(self.out)  # beside the run: RUN-report/report.md and its plots
+                report.run(self.out)  # beside the run: RUN-report/report.md and its plots
         return 1 if any(r["status"] in ("fail", "error") for r in self.records) else 0
 
     def interrupted(self):
@@ -222,6 +226,13 @@ class Session:
             return f"interrupted: {len(self.records)} cases checked, none saved (check saves nothing)"
         return (f"interrupted: {len(self.records) + len(self.done)} cases saved in {self.out}; continue with: "
                 f"{resume_command(self.out)}")
+
+
+def returned_by_device_tool(out):
+    """Whether `out` lies in $OUT, the folder a leased GPU machine's command returns, which
+    brings back a few files only (the lease's own command writes the report as one archive)."""
+    folder = os.environ.get("OUT")
+    return bool(folder) and Path(out).resolve().is_relative_to(Path(folder).resolve())
 
 
 def budget_of(args):

@@ -3,7 +3,7 @@
 On a GPU (the first command to run on one, within a few minutes): the measured peak, telemetry,
 every op x both DSLs in every track x every installed vendor baseline (compiled, checked, timed
 with CUDA events), autotuning over two configs, CUDA-graph timing, `inspect` for this GPU's arch,
-the pytest-benchmark tiny benchmarks. Without a GPU: both CPU paths on every op, the inspect
+the pytest-benchmark tiny benchmarks (with --benchmarks: they compile their kernels again). Without a GPU: both CPU paths on every op, the inspect
 toolchain and TileLang's CUDA JIT for sm_90a. Each item prints ok, skipped (with the reason) or
 FAILED (with a one-line reason) as it finishes; any failure exits 1.
 """
@@ -155,9 +155,13 @@ def benchmarks_item():
     return ("ok" if p.returncode == 0 else "FAILED"), last
 
 
-def run(timeout_s=600, op_text=None):
+BENCHMARKS_SKIPPED = ("it compiles its kernels again in a process of its own (about 2 minutes of a short GPU "
+                      "window): dslbench smoke --benchmarks runs it")
+
+
+def run(timeout_s=120, op_text=None, benchmarks=False):
     """The checklist for this machine (its cases for the ops in op_text, default all); returns
-    the exit code (1 on any failure)."""
+    the exit code (1 on any failure). benchmarks: on a GPU, the pytest-benchmark step too."""
     import torch
 
     from bench.core import env
@@ -179,7 +183,8 @@ def run(timeout_s=600, op_text=None):
         arch = ops.cuda_arch(torch.cuda.get_device_capability())
         step(check, f"inspect for {arch}", (lambda: inspect_item(arch)) if arch in ARCHS else
              (lambda: ("skipped", f"inspect does not target {arch}")))
-        step(check, "pytest-benchmark tiny benchmarks", benchmarks_item)
+        step(check, "pytest-benchmark tiny benchmarks",
+             benchmarks_item if benchmarks else (lambda: ("skipped", BENCHMARKS_SKIPPED)))
     else:
         run_cases(check, device, timeout_s, only=cases)
         step(check, "inspect toolchain (sm_90a, no GPU)", lambda: inspect_item("sm_90a"))
