@@ -50,9 +50,25 @@ def header(path, cases, machines, performance):
     for m in machines:
         lines += [f"Measured machine peak: {num(m.get('peak_tflops_bf16'), '.0f')} TFLOP/s bf16, "
                   f"{num(m.get('peak_gbps'), '.0f')} GB/s ({m.get('method', 'measured at the start of the run')}).", ""]
-    throttled = sum(bool((r.get("telemetry") or {}).get("throttled")) for r in cases)
+    return lines + telemetry_lines(cases)
+
+
+def telemetry_lines(cases, listed=8):
+    """The throttled cases, loud; apart, how many ran at the power cap (a big GPU holds its
+    software power cap through any large GEMM: that is the GPU at work, not a slowdown)."""
+    lines = []
+    throttled = [r for r in cases if an.telemetry_flag(r, "throttled")]
     if throttled:
-        lines += [f"> **Warning:** {throttled} case(s) ran while the GPU reported throttling (see `telemetry`).", ""]
+        names = ", ".join(f"{r['op']} {r['dtype']} {r['backend']} {shape_str(r['shape'])}" for r in throttled[:listed])
+        more = f" and {len(throttled) - listed} more" if len(throttled) > listed else ""
+        lines += [f"> **Warning:** {len(throttled)} case(s) ran while the GPU reported a thermal or hardware slowdown "
+                  "(`telemetry.throttled`: clocks held down by heat or the hardware, so these times understate "
+                  f"the GPU): {names}{more}.", ""]
+    capped = sum(an.telemetry_flag(r, "power_capped") for r in cases)
+    if capped:
+        lines += [f"> {capped} case(s) ran at the GPU's software power cap (`telemetry.power_capped`, NVML's "
+                  "`sw_power_cap`): the board held its power limit, as it does through any large GEMM. Not counted "
+                  "as throttling.", ""]
     return lines
 
 

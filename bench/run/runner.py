@@ -166,7 +166,7 @@ def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interle
             if name in stage_stats:
                 record["stage_time"] = stage_stats[name]
             if before is not None:
-                record["telemetry"] = {"before": before, "after": after, "throttled": telemetry.throttled(before, after)}
+                record["telemetry"] = telemetry.flags(before, after)
         yield finish(record)
 
 
