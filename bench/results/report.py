@@ -1,14 +1,14 @@
 """`dslbench report RUN.jsonl [--out DIR]`: a markdown report with PNG plots, ending in a verdict.
 
 Per op and dtype: TFLOP/s per backend across shapes and the speed over the vendor baseline;
-correctness; compile and autotune time; the `dslbench inspect` metrics when the file has them,
+the launch overhead (host time per call) per backend; correctness; compile and autotune time; the `dslbench inspect` metrics when the file has them,
 and the portability matrix across GPU archs (bench/results/portability.py); lines of kernel code per DSL. A CPU-path run renders too, marked as not performance data.
 """
 import statistics
 from pathlib import Path
 
 from bench.results import analysis as an
-from bench.results import codesize, plots, portability, verdict
+from bench.results import codesize, launch, plots, portability, verdict
 from bench.results.markdown import num, table
 from bench.core import mma
 from bench.core.records import load
@@ -275,7 +275,8 @@ def write(path, out=None):
     perf_lines, perf_pngs = performance_section(groups, out, performance) if cases else ([], [])
     compile_lines, compile_pngs = compile_section(groups, out, performance) if cases else ([], [])
     verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out)
-    lines = [*header(path, cases, machines, performance), *perf_lines, *(correctness_section(groups) if cases else []),
+    lines = [*header(path, cases, machines, performance), *perf_lines, *launch.section(groups),
+             *(correctness_section(groups) if cases else []),
              *compile_lines, *inspect_section(inspects), *portability.section(inspects, list(sizes)),
              *code_section(sizes, counted_where), *verdict_lines]
     report = out / "report.md"
