@@ -77,7 +77,7 @@ def test_timed_records_carry_both_flags(monkeypatch):
     monkeypatch.setattr(telemetry, "snapshot", lambda: next(snaps))
     stats = {"median_ms": 0.5, "p10_ms": 0.4, "p90_ms": 0.6}
     monkeypatch.setattr(runner.timing, "time_all", lambda runs, device, graph=False: {n: dict(stats) for n in runs})
-    monkeypatch.setattr(runner.timing, "launch_all", lambda runs, device, stats, on_phase: {}, raising=False)
+    monkeypatch.setattr(runner.timing, "launch_all", lambda runs, device, stats, on_phase: {})
     waiting = {"triton-matched": runner.base_record(spec, "triton-matched", "fp16", shape, 0, "cuda")}
     [record] = runner.timed_records(spec, shape, "fp16", "cuda", waiting, {"triton-matched": lambda: None},
                                     False, True, lambda b, p: None)
