@@ -1,8 +1,10 @@
 """`dslbench report RUN.jsonl [--out DIR]`: a markdown report with PNG plots, ending in a verdict.
 
 Per op and dtype: TFLOP/s per backend across shapes and the speed over the vendor baseline;
-the launch overhead (host time per call) per backend; correctness; compile and autotune time; the `dslbench inspect` metrics when the file has them,
-and the portability matrix across GPU archs (bench/results/portability.py); lines of kernel code per DSL. A CPU-path run renders too, marked as not performance data.
+the launch overhead (host time per call, bench/results/launch.py) per backend; correctness;
+compile and autotune time; the `dslbench inspect` metrics when the file has them, and the
+portability matrix across GPU archs (bench/results/portability.py); lines of kernel code per
+DSL. A CPU-path run renders too, marked as not performance data.
 """
 import statistics
 from pathlib import Path
