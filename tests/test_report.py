@@ -51,6 +51,14 @@ def test_cpu_report_has_the_tables_and_plots(cpu_report):
         assert (out / png).read_bytes().startswith(PNG_MAGIC)
 
 
+def test_a_cpu_run_carries_no_launch_measurement(cpu_report):
+    """The CPU has no device time to set the host's against: no launch field, no section."""
+    _, text, run = cpu_report
+    records = [json.loads(line) for line in run.read_text().splitlines()]
+    assert [r for r in records if r.get("time")] and not [r for r in records if "launch" in r]
+    assert "## Launch overhead" not in text
+
+
 def test_cpu_verdict_speaks_only_of_correctness_code_and_compile(cpu_report):
     _, text, _ = cpu_report
     verdict = text.split("## Verdict: is TileLang a real alternative to Triton?", 1)[1]

@@ -85,7 +85,7 @@ def test_throttle_flag_from_nvml_slowdown_reasons():
 def test_nvidia_smi_readings_parse_into_a_snapshot():
     hot = telemetry.parse_smi("1410, 1980, 83, 699.12, 0x0000000000000020\n")
     assert hot == {"sm_clock_mhz": 1410.0, "max_sm_clock_mhz": 1980.0, "temperature_c": 83.0, "power_w": 699.12,
-                   "slowdown": ["sw_thermal_slowdown"], "source": "nvidia-smi"}
+                   "slowdown": ["sw_thermal_slowdown"], "power_capped": False, "reasons": "0x20", "source": "nvidia-smi"}
     calm = telemetry.parse_smi("1980, 1980, 40, [N/A], 0x0000000000000001")  # bit 0: idle, not a slowdown
     assert calm["power_w"] is None and calm["slowdown"] == []
     assert telemetry.throttled(calm, hot) is True and telemetry.throttled(calm, calm) is False

@@ -21,6 +21,12 @@ def is_performance(cases):
     return bool(cases) and all(r.get("device") == "cuda" for r in cases)
 
 
+def telemetry_flag(record, flag):
+    """A GPU case's telemetry flag: `throttled` (a thermal or hardware slowdown) or, apart,
+    `power_capped` (the software power cap); False when the record has no telemetry."""
+    return bool((record.get("telemetry") or {}).get(flag))
+
+
 def by_group(records):
     """{(op, dtype): [records]}, in first-seen order. A case of a shape class its op names
     (attention's `decode`) is a group of its own: (`attention decode`, dtype)."""

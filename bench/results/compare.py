@@ -18,6 +18,7 @@ from bench.core import records as rec
 from bench.core.ops import shape_str, split_backend
 from bench.core.table import render as render_table
 from bench.results import stats
+from bench.results.analysis import telemetry_flag
 
 DEFAULT_THRESHOLD = 0.05
 MIN_SAMPLES = 3  # below this a bootstrap of the median says nothing
@@ -87,9 +88,10 @@ def compare_case(base, new, threshold, drift=None):
         why += f"; relative to the controls' drift {drift:.3f}x"
     else:
         verdict, why = classify(row["ratio"], row["ci"], threshold)
-    throttled = [name for name, r in (("base", base), ("new", new)) if (r.get("telemetry") or {}).get("throttled")]
-    if throttled:
-        why += f"; GPU throttled in {' and '.join(throttled)}"
+    for flag, said in (("throttled", "GPU throttled"), ("power_capped", "at the GPU's power cap")):
+        sides = [name for name, r in (("base", base), ("new", new)) if telemetry_flag(r, flag)]
+        if sides:
+            why += f"; {said} in {' and '.join(sides)}"
     return {**row, "verdict": verdict, "why": why}
 
 

@@ -49,7 +49,7 @@ def stats(time):
 
 EXTRA = ("op", "backend", "dtype", "shape", "seed", "device", "path", "status", "emulated", "config", "timing",
          "tflops", "gbps", "flops", "bytes", "compile_ms", "autotune_ms", "max_abs_err", "rel_err",
-         "roofline", "telemetry", "utc")
+         "roofline", "telemetry", "launch", "utc")
 
 
 def benchmark(record):

@@ -36,7 +36,9 @@ def grouped_bars(ax, labels, series, ylabel, spans=None):
         if spans and spans.get(name):
             pairs = [s for s, v in zip(spans[name], values) if v]
             if all(pairs):
-                whiskers = [[h - lo for h, (lo, _) in zip(heights, pairs)], [hi - h for h, (_, hi) in zip(heights, pairs)]]
+                # max(0, .): the span of equal samples can miss the median by a rounding error
+                whiskers = [[max(h - lo, 0.0) for h, (lo, _) in zip(heights, pairs)],
+                            [max(hi - h, 0.0) for h, (_, hi) in zip(heights, pairs)]]
         ax.bar(xs, heights, width, label=name, color=color(name, i), yerr=whiskers, capsize=2 if whiskers else 0,
                error_kw={"elinewidth": 0.8})
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], labels, rotation=30, ha="right", fontsize=7)

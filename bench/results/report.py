@@ -1,14 +1,16 @@
 """`dslbench report RUN.jsonl [--out DIR]`: a markdown report with PNG plots, ending in a verdict.
 
 Per op and dtype: TFLOP/s per backend across shapes and the speed over the vendor baseline;
-correctness; compile and autotune time; the `dslbench inspect` metrics when the file has them,
-and the portability matrix across GPU archs (bench/results/portability.py); lines of kernel code per DSL. A CPU-path run renders too, marked as not performance data.
+the launch overhead (host time per call, bench/results/launch.py) per backend; correctness;
+compile and autotune time; the `dslbench inspect` metrics when the file has them, and the
+portability matrix across GPU archs (bench/results/portability.py); lines of kernel code per
+DSL. A CPU-path run renders too, marked as not performance data.
 """
 import statistics
 from pathlib import Path
 
 from bench.results import analysis as an
-from bench.results import codesize, plots, portability, verdict
+from bench.results import codesize, launch, plots, portability, verdict
 from bench.results.markdown import num, table
 from bench.core import mma
 from bench.core.records import load
@@ -50,9 +52,25 @@ def header(path, cases, machines, performance):
     for m in machines:
         lines += [f"Measured machine peak: {num(m.get('peak_tflops_bf16'), '.0f')} TFLOP/s bf16, "
                   f"{num(m.get('peak_gbps'), '.0f')} GB/s ({m.get('method', 'measured at the start of the run')}).", ""]
-    throttled = sum(bool((r.get("telemetry") or {}).get("throttled")) for r in cases)
+    return lines + telemetry_lines(cases)
+
+
+def telemetry_lines(cases, listed=8):
+    """The throttled cases, loud; apart, how many ran at the power cap (a big GPU holds its
+    software power cap through any large GEMM: that is the GPU at work, not a slowdown)."""
+    lines = []
+    throttled = [r for r in cases if an.telemetry_flag(r, "throttled")]
     if throttled:
-        lines += [f"> **Warning:** {throttled} case(s) ran while the GPU reported throttling (see `telemetry`).", ""]
+        names = ", ".join(f"{r['op']} {r['dtype']} {r['backend']} {shape_str(r['shape'])}" for r in throttled[:listed])
+        more = f" and {len(throttled) - listed} more" if len(throttled) > listed else ""
+        lines += [f"> **Warning:** {len(throttled)} case(s) ran while the GPU reported a thermal or hardware slowdown "
+                  "(`telemetry.throttled`: clocks held down by heat or the hardware, so these times understate "
+                  f"the GPU): {names}{more}.", ""]
+    capped = sum(an.telemetry_flag(r, "power_capped") for r in cases)
+    if capped:
+        lines += [f"> {capped} case(s) ran at the GPU's software power cap (`telemetry.power_capped`, NVML's "
+                  "`sw_power_cap`): the board held its power limit, as it does through any large GEMM. Not counted "
+                  "as throttling.", ""]
     return lines
 
 
@@ -259,7 +277,8 @@ def write(path, out=None):
     perf_lines, perf_pngs = performance_section(groups, out, performance) if cases else ([], [])
     compile_lines, compile_pngs = compile_section(groups, out, performance) if cases else ([], [])
     verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out)
-    lines = [*header(path, cases, machines, performance), *perf_lines, *(correctness_section(groups) if cases else []),
+    lines = [*header(path, cases, machines, performance), *perf_lines, *launch.section(groups),
+             *(correctness_section(groups) if cases else []),
              *compile_lines, *inspect_section(inspects), *portability.section(inspects, list(sizes)),
              *code_section(sizes, counted_where), *verdict_lines]
     report = out / "report.md"

@@ -13,7 +13,7 @@ import statistics
 from bench.core import mma
 from bench.core.ops import DSLS, shape_str
 from bench.results import analysis as an
-from bench.results import plots, portability
+from bench.results import launch, plots, portability
 from bench.results.markdown import table
 
 PARITY = 0.9  # TileLang at >= 0.9x Triton's speed (geometric mean over shapes) counts as on par
@@ -350,6 +350,7 @@ def section(groups, inspects, sizes, performance, out):
             plots.speed_ratio(png, points)
             pngs.append(png)
             lines += [f"![TileLang vs Triton]({png.name})", ""]
+        lines += launch.verdict_lines(groups)
     lines += correctness_section(groups) + compile_section(groups, inspects, performance) + code_section(sizes)
     if performance:
         lines += wins_section(groups, inspects)

@@ -159,7 +159,8 @@ def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interle
     backend's graph is captured and timed on its own (one graph's memory pool alive at a time).
     A backend whose timing raises gets an error record; the others keep their times. Then the
     stages of each backend that has them (spec.STAGES), with the same procedure, into its
-    record's `stage_time` ({stage: the same statistics as `time`})."""
+    record's `stage_time` ({stage: the same statistics as `time`}); on a GPU, each backend's
+    host time per call into its record's `launch` (timing.launch_all)."""
     before = telemetry.snapshot() if device == "cuda" else None
     stats, errors, stage_stats = {}, {}, {}
     if interleave and not cuda_graph and len(runs) > 1:
@@ -190,6 +191,7 @@ def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interle
                 errors[name] = f"timing its stages: {one_line(exc)}"
                 if isolate_errors:
                     break
+    launch = timing.launch_all({n: runs[n] for n in stats if n not in errors}, device, stats, on_phase)
     after = telemetry.snapshot() if device == "cuda" else None
     for name, record in waiting.items():
         if name in errors:
@@ -201,8 +203,10 @@ def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interle
             record.update(timed_fields(spec, shape, dtype, stats[name], "cuda-graph" if graph else device))
             if name in stage_stats:
                 record["stage_time"] = stage_stats[name]
+            if name in launch:
+                record["launch"] = launch[name]
             if before is not None:
-                record["telemetry"] = {"before": before, "after": after, "throttled": telemetry.throttled(before, after)}
+                record["telemetry"] = telemetry.flags(before, after)
         yield finish(record)
 
 

@@ -1,8 +1,11 @@
 """GPU clocks, temperature, power and throttle reasons from NVML (nvidia-ml-py), around each case.
 
-A case is flagged throttled when the GPU reported a thermal or power slowdown before or
-after its timing. Without nvidia-ml-py the driver's nvidia-smi is asked instead; with
-neither (no GPU), snapshots are None.
+A case is flagged `throttled` when the GPU reported a thermal or hardware slowdown before or
+after its timing, and `power_capped` apart when it was held at its software power limit
+(`sw_power_cap`): a big GPU holds that through any large GEMM (clocks settle where the board's
+power limit allows), which is the normal state of a loaded GPU, not a fault of the run.
+Without nvidia-ml-py the driver's nvidia-smi is asked instead; with neither (no GPU),
+snapshots are None.
 """
 import functools
 import shutil
@@ -10,15 +13,16 @@ import subprocess
 
 from bench.core.env import current_bus_id, pci_bus_id  # noqa: F401  (pci_bus_id: tests)
 
-# Throttle ("clocks event") reason bits that mean the clock was held down by heat or power,
-# as opposed to idle or application-clock settings. Values from NVML's nvml.h.
+# Throttle ("clocks event") reason bits that mean the clock was held down by heat or by the
+# hardware (HW slowdown, an external power brake), as opposed to idle, application-clock
+# settings or the software power cap. Values from NVML's nvml.h (nvmlClocksEventReason*).
 SLOWDOWN_REASONS = {
-    0x4: "sw_power_cap",
     0x8: "hw_slowdown",
     0x20: "sw_thermal_slowdown",
     0x40: "hw_thermal_slowdown",
     0x80: "hw_power_brake_slowdown",
 }
+POWER_CAP = (0x4, "sw_power_cap")  # reported apart: `power_capped`, never `throttled`
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,7 +56,7 @@ def snapshot():
             "max_sm_clock_mhz": pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_SM),
             "temperature_c": pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU),
             "power_w": pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
-            "slowdown": slowdown(reasons),
+            **reason_fields(reasons),
             "source": "nvml",
         }
     except Exception as exc:  # a query this driver lacks: say so instead of failing the case
@@ -60,7 +64,14 @@ def snapshot():
 
 
 def slowdown(reasons):
+    """The names of the thermal and hardware slowdown bits set in a reasons bit mask."""
     return [name for bit, name in SLOWDOWN_REASONS.items() if reasons & bit]
+
+
+def reason_fields(reasons):
+    """A snapshot's fields from the reasons bit mask: the slowdowns, the power cap apart, and
+    the raw mask (every bit, idle and application clocks included) as NVML gave it."""
+    return {"slowdown": slowdown(reasons), "power_capped": bool(reasons & POWER_CAP[0]), "reasons": hex(reasons)}
 
 
 # The same readings through nvidia-smi; drivers name the reasons field one of two ways.
@@ -95,12 +106,33 @@ def parse_smi(text):
     code = int(reasons, 16) if reasons.startswith("0x") else None
     return {"sm_clock_mhz": number(clock), "max_sm_clock_mhz": number(max_clock),
             "temperature_c": number(temperature), "power_w": number(power),
-            **({"slowdown": slowdown(code)} if code is not None else {}), "source": "nvidia-smi"}
+            **(reason_fields(code) if code is not None else {}), "source": "nvidia-smi"}
+
+
+def known(before, after):
+    """The snapshots that hold the reasons (an error or an unparsed field holds none)."""
+    return [s for s in (before, after) if s and "slowdown" in s]
 
 
 def throttled(before, after):
-    """True if either snapshot shows a thermal or power slowdown; None if unknown."""
-    snaps = [s for s in (before, after) if s and "slowdown" in s]
+    """True if either snapshot shows a thermal or hardware slowdown; None if unknown. The power
+    cap is not one (see power_capped); a snapshot written before it was told apart listed
+    `sw_power_cap` among its slowdowns, and is read the same way."""
+    snaps = known(before, after)
     if not snaps:
         return None
-    return any(s["slowdown"] for s in snaps)
+    return any(name in SLOWDOWN_REASONS.values() for s in snaps for name in s["slowdown"])
+
+
+def power_capped(before, after):
+    """True if either snapshot shows the software power cap; None if unknown."""
+    snaps = known(before, after)
+    if not snaps:
+        return None
+    return any(s.get("power_capped") or POWER_CAP[1] in s["slowdown"] for s in snaps)
+
+
+def flags(before, after):
+    """A timed record's `telemetry`: both snapshots, `throttled` and, apart, `power_capped`."""
+    return {"before": before, "after": after, "throttled": throttled(before, after),
+            "power_capped": power_capped(before, after)}

@@ -11,6 +11,19 @@ sits inside the graph because graph timings without one overstate speed (up to 1
 graph is replayed once before it is sampled, and backends are captured one at a time.
 CPU: perf_counter around each call, interleaved the same way. These are CPU-path timings
 (an interpreter, a C backend), not performance, and are labelled so.
+
+Launch overhead (GPU only, `launch_all`): the host's cost of a call, which decides decode-sized
+kernels and differs between the DSLs' launchers. The same procedure for every backend, L2 warm
+(no flush between calls), in repetitions of two passes of N calls each:
+- back to back, as a caller's loop runs them: the wall time of N calls until the GPU is done,
+  per call (`wall_us_per_call`);
+- the same N calls issued while a busy-wait kernel holds the GPU, so that all of them are
+  queued before the first runs: the host's time to issue them (`host_us_per_call`), and
+  the GPU's time to run them with no wait for the host, from events around them
+  (`device_us_per_call`). If the GPU was no longer held when the host had issued them all
+  (a call that waits for the GPU), the hold is lengthened; failing that, no device time.
+`host_overhead_us` = wall - device: what a back-to-back loop loses per call to the host.
+On the CPU there is no device time to set the host's against: no launch field at all.
 """
 import functools
 import statistics
@@ -25,6 +38,16 @@ MIN_REPS, MAX_REPS = 5, 1000
 CPU_MEASURE_MS = 200.0
 CPU_MIN_REPS, CPU_MAX_REPS = 3, 10
 GRAPH_CALLS, GRAPH_REPLAYS = 10, 20
+LAUNCH_BUDGET_MS = 5.0  # the N calls of one pass take about this long at the kernel's timed median
+# At most 100 calls: held behind the busy-wait, they must all fit CUDA's queue of pending
+# launches (about a thousand kernels), room for a call that launches several kernels.
+LAUNCH_MIN_CALLS, LAUNCH_MAX_CALLS = 10, 100
+LAUNCH_REPS = 5
+LAUNCH_MAX_MS = 1.0  # a slower kernel hides the host's few microseconds per call: not measured
+LAUNCH_HOLD_MS = (1.0, 200.0)  # the busy-wait: at least, at most
+LAUNCH_ATTEMPTS = 3  # holds tried per pass, each 4x longer
+LAUNCH_METHOD = ("N back-to-back calls, L2 warm: wall until done per call; the same calls queued behind a busy-wait "
+                 "kernel: host time to issue, and device time from events; overhead = wall - device")
 
 
 def summarize(samples_ms):
@@ -181,3 +204,134 @@ def wall_ms(fn, device):
     if device == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - t0) * 1e3, result
+
+
+class CudaClock:
+    """What the launch measurement asks of a GPU: the host's clock, CUDA events on the current
+    stream, a synchronize, and a busy-wait kernel (torch.cuda._sleep) that holds the stream
+    for about a given time; its cycles per millisecond are measured with events, once."""
+
+    def __init__(self):
+        self.cycles_per_ms = None
+
+    @staticmethod
+    def now_ms():
+        return time.perf_counter() * 1e3
+
+    @staticmethod
+    def sync():
+        torch.cuda.synchronize()
+
+    @staticmethod
+    def event():
+        """An event recorded now on the current stream."""
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    @staticmethod
+    def elapsed_ms(start, end):
+        return start.elapsed_time(end)
+
+    @staticmethod
+    def done(event):
+        """True once the GPU has reached the event."""
+        return event.query()
+
+    def hold(self, ms):
+        if self.cycles_per_ms is None:
+            self.cycles_per_ms = self.calibrate()
+        torch.cuda._sleep(max(1, int(ms * self.cycles_per_ms)))
+
+    def calibrate(self, cycles=1_000_000):
+        """Busy-wait cycles per ms, from events around a sleep (the second of two: the first warms)."""
+        for _ in range(2):
+            start = self.event()
+            torch.cuda._sleep(cycles)
+            end = self.event()
+            self.sync()
+        return cycles / max(self.elapsed_ms(start, end), 1e-3)
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_clock():
+    return CudaClock()
+
+
+def launch_calls(median_ms):
+    """N for a kernel whose timed median is median_ms: about LAUNCH_BUDGET_MS of calls, within bounds."""
+    return min(LAUNCH_MAX_CALLS, max(LAUNCH_MIN_CALLS, int(LAUNCH_BUDGET_MS / max(median_ms, 1e-6))))
+
+
+def back_to_back_ms(fn, clock, calls):
+    """Wall time per call of `calls` calls in a row, from an idle GPU until the GPU is done."""
+    clock.sync()
+    t0 = clock.now_ms()
+    for _ in range(calls):
+        fn()
+    clock.sync()
+    return (clock.now_ms() - t0) / calls
+
+
+def queued_ms(fn, clock, calls, hold_ms):
+    """(host ms per call, device ms per call) of `calls` calls issued while the GPU is held, or
+    None when the GPU got through the hold before the host had issued them all, every time."""
+    for _ in range(LAUNCH_ATTEMPTS):
+        clock.hold(hold_ms)
+        start = clock.event()
+        t0 = clock.now_ms()
+        for _ in range(calls):
+            fn()
+        host_ms = clock.now_ms() - t0
+        ran_dry = clock.done(start)  # the GPU already ran past the hold: it may have waited for the host
+        end = clock.event()
+        clock.sync()
+        if not ran_dry:
+            return host_ms / calls, clock.elapsed_ms(start, end) / calls
+        hold_ms = min(hold_ms * 4, LAUNCH_HOLD_MS[1])
+    return None
+
+
+def launch_overhead(fn, clock, median_ms, reps=LAUNCH_REPS):
+    """A record's `launch`: the medians over `reps` repetitions of both passes (microseconds)."""
+    calls = launch_calls(median_ms)
+    walls, hosts, devices = [], [], []
+    for _ in range(reps):
+        walls.append(back_to_back_ms(fn, clock, calls))
+        hold_ms = min(max(LAUNCH_HOLD_MS[0], 2 * calls * walls[-1]), LAUNCH_HOLD_MS[1])  # host time <= wall time
+        queued = queued_ms(fn, clock, calls, hold_ms)
+        if queued is None:
+            return {"calls": calls, "reps": len(walls), "wall_us_per_call": walls[-1] * 1e3, "host_us_per_call": None,
+                    "device_us_per_call": None, "host_overhead_us": None, "method": LAUNCH_METHOD,
+                    "reason": "the GPU got through every busy-wait before the host had issued the calls: a call "
+                              "waits for the GPU (a synchronize) or fills CUDA's launch queue; no device time"}
+        hosts.append(queued[0])
+        devices.append(queued[1])
+    wall, host, device = (statistics.median(v) * 1e3 for v in (walls, hosts, devices))
+    return {"calls": calls, "reps": reps, "wall_us_per_call": wall, "host_us_per_call": host,
+            "device_us_per_call": device, "host_overhead_us": max(wall - device, 0.0),
+            "wall_us_range": [min(walls) * 1e3, max(walls) * 1e3], "method": LAUNCH_METHOD}
+
+
+def launch_all(runs, device, stats, on_phase=lambda backend, phase: None, clock=None):
+    """{backend: its record's `launch`} for the timed backends of a case, each measured alone
+    with launch_overhead. On the CPU: {} (no device time, so no number). The float64 reference
+    is not a contender and is not measured; a kernel slower than LAUNCH_MAX_MS gets a skip."""
+    if device != "cuda":
+        return {}
+    clock = clock or cuda_clock()
+    out = {}
+    for name, fn in runs.items():
+        if name == "reference" or name not in stats:
+            continue
+        median_ms = stats[name]["median_ms"]
+        if median_ms > LAUNCH_MAX_MS:
+            out[name] = {"skipped": f"timed median {median_ms:.3g} ms > {LAUNCH_MAX_MS:g} ms: the host's time per "
+                                    "call hides behind the GPU's"}
+            continue
+        on_phase(name, "launch")
+        try:
+            out[name] = launch_overhead(fn, clock, median_ms)
+        except Exception as exc:  # the case was timed: its record keeps its time, and says why this is missing
+            out[name] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+    return out
