@@ -85,6 +85,8 @@ def parser():
     i.add_argument("--configs", choices=("all", "one"), default="all",
                    help="every config of the shared list (default), or one per dtype and track (a quick matrix)")
     i.add_argument("--jobs", type=int, help="compiles at a time (default: one per core)")
+    i.add_argument("--suite", choices=("headline",), help="headline: every kernel `run --suite headline` compiles "
+                   "(its shapes, every config): the count and the compile time of a GPU window's headline")
     i.add_argument("--json", action="store_true", help="print one JSON list of records on stdout, nothing else")
     i.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per kernel to FILE as it completes")
     s = sub.add_parser("smoke", help="every code path of this machine once, at a small size, as a checklist (on a GPU: "

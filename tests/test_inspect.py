@@ -254,3 +254,20 @@ def test_cli_json_and_out_file(records, tmp_path, capsys, monkeypatch):
     assert cli.main(["inspect", "--op", "matmul"]) == 1
     table_out = capsys.readouterr().out
     assert "error: RuntimeError: nvcc failed" in table_out and "1 compiled, 1 failed" in table_out
+
+
+def test_inspect_suite_headline_is_every_kernel_the_headline_compiles(capsys):
+    """Every config of every DSL backend at every headline shape: what a GPU window's headline
+    run compiles (jobs only; nothing is compiled here)."""
+    job_list = compile_report.headline_jobs(arch_text="sm_90a")
+    expected = 0
+    for op in ops.OPS:
+        spec = ops.load_spec(op)
+        for shape in getattr(spec, "HEADLINE_SUITE", ()):
+            [dtype] = [d for d in spec.GPU_DTYPES if spec.headline(shape, d)]
+            expected += sum(len(ops.backend_configs(spec, b, dtype, "sm_90a")) for b in ops.dsl_backends(spec))
+    assert len(job_list) == expected > 0
+    assert {j["op"] for j in job_list} == {"matmul", "attention", "fp8_gemm"}
+    assert all(ops.load_spec(j["op"]).headline(j["shape"], j["dtype"]) for j in job_list)
+    assert cli.main(["inspect", "--suite", "headline", "--op", "matmul"]) == 2
+    assert "give no --op or --dtype" in capsys.readouterr().err

@@ -58,6 +58,20 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
     return order(out)
 
 
+def headline_jobs(backend_text=None, arch_text=None, every_config=True, track_text=None):
+    """The jobs of `--suite headline`: every kernel the headline run compiles (each op's
+    HEADLINE_SUITE in its GPU dtypes, every config of every DSL backend), for counting its
+    compiles and timing them ahead of a GPU window."""
+    out = []
+    for op in ops.OPS:
+        spec = ops.load_spec(op)
+        for shape in getattr(spec, "HEADLINE_SUITE", ()):
+            for dtype in (d for d in getattr(spec, "GPU_DTYPES", spec.DTYPES) if spec.headline(shape, d)):
+                out += jobs(op, backend_text, dtype, arch_text, every_config, track_text,
+                            shape_of=lambda _spec, shape=shape: dict(shape))
+    return out
+
+
 def mma_dtypes(spec, dtype):
     """The dtypes the kernel's matrix instructions take: the case's dtype, or for an op that chains
     stages of several (dsa_step: an FP8 indexer, then bf16 sparse MLA) the spec's MMA_DTYPES;

@@ -15,8 +15,13 @@ def cmd_inspect(args):
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs} must be >= 1")
     every_config = getattr(args, "configs", "all") != "one"
-    job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch, every_config,
-                                   track_text=args.track)  # input errors first
+    if getattr(args, "suite", None) == "headline":
+        if args.op or args.dtype:
+            raise UsageError("--suite headline compiles the headline's own ops and dtypes: give no --op or --dtype")
+        job_list = compile_report.headline_jobs(args.backend, args.arch, every_config, args.track)
+    else:
+        job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch, every_config,
+                                       track_text=args.track)  # input errors first
     t0 = time.perf_counter()
     records = []
     if not args.json:
