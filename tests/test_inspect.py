@@ -264,7 +264,7 @@ def test_inspect_suite_headline_is_every_kernel_the_headline_compiles(capsys):
     for op in ops.OPS:
         spec = ops.load_spec(op)
         for shape in getattr(spec, "HEADLINE_SUITE", ()):
-            [dtype] = [d for d in spec.GPU_DTYPES if spec.headline(shape, d)]
+            [dtype] = [d for d in getattr(spec, "GPU_DTYPES", spec.DTYPES) if spec.headline(shape, d)]
             expected += sum(len(ops.backend_configs(spec, b, dtype, "sm_90a")) for b in ops.dsl_backends(spec))
     assert len(job_list) == expected > 0
     assert {j["op"] for j in job_list} == {"matmul", "attention", "fp8_gemm"}
