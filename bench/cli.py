@@ -71,6 +71,9 @@ def parser():
                    help="with --resume: add to a file written by another commit, device or library version")
     r.add_argument("--shard", metavar="K/N", help="run only the K-th of N deterministic slices of the cases (K = 1..N); "
                    "auto: K and N from SLURM (an array job's task, or an srun step's task)")
+    r.add_argument("--compile-ahead", type=int, metavar="N", help="GPU: N processes build TileLang's autotune configs "
+                   "of the groups ahead while the GPU times the current one (default: one per core, less one; 0: off); "
+                   "each kernel's first config is still compiled cold in the timing worker, for both DSLs")
     r.add_argument("--cuda-graph", action="store_true",
                    help="GPU: time CUDA-graph replays (flush inside the graph, flush-only graph subtracted)")
     i = sub.add_parser("inspect", help="compile both DSLs' kernels for a GPU arch, no GPU needed: compile time, "

@@ -134,6 +134,7 @@ class Session:
         self.options = options
         self.machine = next((r for r in done.values() if r.get("kind") == "machine"), None)
         self.budget = budget_of(args)
+        self.ahead = compile_ahead(args, timed, dev, options["config"])
 
     def run(self, groups):
         from bench.core.records import append
@@ -143,6 +144,9 @@ class Session:
             if self.machine and self.out:
                 append(self.out, self.machine)
         todo = self.remaining(groups)
+        if self.ahead:
+            queued = self.ahead.submit(longest_first(todo) if self.pool else todo)
+            self.show.note(f"compile ahead: {queued} TileLang configs queued on {self.ahead.workers} processes")
         if self.pool:
             self.pool.run(longest_first(todo), self.args.seed, self.budget)
             return
@@ -197,6 +201,8 @@ class Session:
             self.pool.close()
         else:
             self.sweep.close()
+        if self.ahead:
+            self.ahead.close()
         self.show.close()
 
     def finish(self):
@@ -233,6 +239,28 @@ def returned_by_device_tool(out):
     brings back a few files only (the lease's own command writes the report as one archive)."""
     folder = os.environ.get("OUT")
     return bool(folder) and Path(out).resolve().is_relative_to(Path(folder).resolve())
+
+
+def compile_ahead(args, timed, dev, config):
+    """The compile-ahead pool (bench/run/ahead.py) of a timed GPU run that autotunes in workers:
+    --compile-ahead N processes (default: one per core, less the timing worker's); None when off.
+    Its folder (the marks and TileLang's cache) is set for the workers, which start after this."""
+    import tempfile
+
+    from bench.run import ahead
+
+    wanted = getattr(args, "compile_ahead", None)
+    workers = ahead.workers_for() if wanted is None else wanted
+    if wanted is not None and wanted < 0:
+        raise UsageError(f"--compile-ahead {wanted}: give a number of processes >= 0 (0: off)")
+    if not (timed and dev == "cuda" and not args.inline and workers and str(config).startswith("autotune")):
+        return None
+    from bench.run.backends import device_arch
+
+    folder = tempfile.mkdtemp(prefix="dslbench-ahead-")
+    os.environ[ahead.FOLDER_ENV] = folder
+    os.environ["TILELANG_CACHE_DIR"] = os.path.join(folder, "tilelang")
+    return ahead.CompileAhead(folder, workers, config, device_arch(dev))
 
 
 def budget_of(args):

@@ -62,6 +62,8 @@ class Prepared:
     config: dict | None = None
     tried: list = field(default_factory=list)  # autotune: (config, median_ms) per config
     stages: dict = field(default_factory=dict)  # spec.STAGES: {stage: a run of that stage alone}
+    ahead: dict | None = None  # the compile-ahead pool's mark when it built this config (bench/run/ahead.py)
+    cold_compile_ms: float | None = None  # the first config's compile, cold and alone in this process
 
 
 def backends_for(spec):
@@ -154,6 +156,7 @@ def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
         prepared = autotune(build, spec.configs_for(dtype, track)[:count], device, exclude)
     else:
         prepared = compiled(build, config, device)
+        prepared.cold_compile_ms = None if prepared.ahead else prepared.compile_ms
     prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
     prepared.emulated = emulated
     return prepared
@@ -210,12 +213,18 @@ def rounding(build, wide_outputs, real_outputs):
 
 def compiled(build, config, device):
     """Build one config and call it once: compile_ms is the wall time of both (TileLang
-    compiles in build, Triton JIT-compiles in its first call)."""
+    compiles in build, Triton JIT-compiles in its first call); for a config the compile-ahead
+    pool built (bench/run/ahead.py), the pool's compile time plus this first call."""
     t0 = time.perf_counter()
     run = build(config)
+    built = time.perf_counter()
     timing.wall_ms(run, device)
-    return Prepared(run=run, outputs={}, compile_ms=(time.perf_counter() - t0) * 1e3, config=config,
-                    stages=getattr(run, "stages", {}))
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    ahead = getattr(run, "built_ahead", None)
+    if ahead:
+        compile_ms = ahead["compile_ms"] + (time.perf_counter() - built) * 1e3
+    return Prepared(run=run, outputs={}, compile_ms=compile_ms, config=config, stages=getattr(run, "stages", {}),
+                    ahead=ahead)
 
 
 def autotune(build, configs, device, exclude=()):
@@ -248,7 +257,8 @@ def autotune(build, configs, device, exclude=()):
             continue
         finally:
             autotune_ms += (time.perf_counter() - t0) * 1e3
-        tried.append({"config": config, "compile_ms": candidate.compile_ms, "median_ms": median})
+        tried.append({"config": config, "compile_ms": candidate.compile_ms, "median_ms": median,
+                      **ahead_fields(candidate)})
         if best is None or median < best[0]:
             best = (median, candidate)
     if best is None:
@@ -256,7 +266,22 @@ def autotune(build, configs, device, exclude=()):
     prepared = best[1]
     timing.wall_ms(prepared.run, device)  # the outputs now hold the chosen config's result
     prepared.compile_ms, prepared.autotune_ms, prepared.tried = compile_ms, autotune_ms, tried
+    prepared.cold_compile_ms = first_cold(tried)
     return prepared
+
+
+def ahead_fields(candidate):
+    """An autotune entry's word on where its config was compiled: the pool's, with how many
+    compiled at once, or nothing (this process, alone)."""
+    ahead = candidate.ahead
+    return {"compiled": "ahead", "concurrent_compiles": ahead["concurrent_compiles"]} if ahead else {}
+
+
+def first_cold(tried):
+    """The compile time of the first config compiled in this process, alone (not ahead): the
+    cold, uncontended compile both DSLs are compared on."""
+    return next((t["compile_ms"] for t in tried if t.get("compile_ms") is not None and t.get("compiled") != "ahead"),
+                None)
 
 
 def attempt(build, config, device):
@@ -356,8 +381,32 @@ def tilelang_cuda(module, func, target="cuda"):
     return tilelang.compile(func, target=target, pass_configs=dict(getattr(module, "PASS_CONFIGS", {})))
 
 
+def tilelang_compile(spec, backend, dtype, shape, config, arch, target="cuda", cache=False):
+    """TileLang's CUDA JIT of one config (tilelang_cuda), the cache on or off: the one call the
+    timing worker and the compile-ahead pool (bench/run/ahead.py) both make, so that what the
+    pool builds is what the worker's cache lookup finds."""
+    import contextlib
+
+    import tilelang
+    import tvm
+
+    tilelang.enable_cache() if cache else tilelang.disable_cache()
+    try:
+        module = kernel_module(spec, backend, arch, dtype)
+        factory = getattr(module, f"{spec.NAME}_kernel")
+        if isinstance(target, dict):  # a named arch ({"kind": "cuda", "arch": "sm_90a"}): built without its GPU
+            target = tvm.target.Target(target)
+        with target if not isinstance(target, str) else contextlib.nullcontext():
+            func = factory(**shape, dtype=dtypes.TILELANG[dtype], **config)
+        return tilelang_cuda(module, func, target)
+    finally:
+        tilelang.disable_cache()  # compile times are cold, as Triton's, unless a compile asks
+
+
 def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device, stages=()):
     import tilelang
+
+    from bench.run import ahead
 
     tilelang.disable_cache()  # compile times are cold, as Triton's
     logging.getLogger("tilelang").setLevel(logging.WARNING)
@@ -366,16 +415,22 @@ def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device, stage
     pass_configs = getattr(module, "PASS_CONFIGS", {})
 
     def build(config):
+        built_ahead = None
         if device == "cpu":
             from bench.run.tilelang_cpu import compile_cpu
 
             kernel = compile_cpu(factory, pass_configs, **shape, dtype=dtypes.TILELANG[dtype], **config)
         else:
-            kernel = tilelang_cuda(module, factory(**shape, dtype=dtypes.TILELANG[dtype], **config))
+            built_ahead = ahead.compiled_ahead(spec, backend, dtype, shape, config)
+            kernel = tilelang_compile(spec, backend, dtype, shape, config, device_arch(device),
+                                      cache=built_ahead is not None)
         scratch = workspace(module, shape, dtype, config, device)
         if isinstance(kernel, dict):  # several kernels, chained by the module's host function
             host = getattr(module, spec.NAME)
-            return staged(lambda **stage: host(kernel, *inputs.values(), *outputs.values(), *scratch.values(), **stage),
-                          stages)
-        return lambda: kernel(*inputs.values(), *outputs.values(), *scratch.values())
+            run = staged(lambda **stage: host(kernel, *inputs.values(), *outputs.values(), *scratch.values(), **stage),
+                         stages)
+        else:
+            run = lambda: kernel(*inputs.values(), *outputs.values(), *scratch.values())  # noqa: E731
+        run.built_ahead = built_ahead  # the pool's compile (bench/run/ahead.py), or None
+        return run
     return build

@@ -118,13 +118,14 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cu
 
 def carry(waiting):
     """The Carry of the backends that passed their check ({backend: record})."""
-    return Carry({name: {key: r.get(key) for key in ("config", "compile_ms", "autotune_ms", "autotune")}
-                  for name, r in waiting.items() if name != "reference"})
+    kept = ("config", "compile_ms", "autotune_ms", "autotune", "cold_compile_ms")
+    return Carry({name: {key: r.get(key) for key in kept} for name, r in waiting.items() if name != "reference"})
 
 
 def carried(prepared, earlier):
     """A backend prepared again with its chosen config: the facts of its first preparation."""
     prepared.compile_ms, prepared.autotune_ms = earlier["compile_ms"], earlier["autotune_ms"]
+    prepared.cold_compile_ms = earlier.get("cold_compile_ms")
     prepared.tried = earlier.get("autotune") or prepared.tried
 
 
@@ -145,6 +146,7 @@ def checked(spec, dtype, prepared, reference):
         "max_abs_err": result["max_abs_err"], "rel_err": result["rel_err"],
         "tolerance": tolerance if isinstance(tolerance, dict) else {"rel": tolerance[0], "abs": tolerance[1]},
         "compile_ms": prepared.compile_ms, "autotune_ms": prepared.autotune_ms,
+        "cold_compile_ms": prepared.cold_compile_ms,
     }
     if prepared.tried:
         out["autotune"] = prepared.tried

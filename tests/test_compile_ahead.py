@@ -1,0 +1,97 @@
+"""The compile-ahead pool (bench/run/ahead.py): TileLang's autotune configs built in other
+processes, loaded from the cache by the timing worker; each kernel's first config still cold."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bench.core import ops
+from bench.run import ahead
+from tests.conftest import COMPILE_GROUP
+from tests.test_inspect import needs_extra
+
+ROOT = Path(__file__).resolve().parent.parent
+MATMUL = ops.load_spec("matmul")
+SHAPE = dict(M=256, N=256, K=256)
+HOPPER = {"kind": "cuda", "arch": "sm_90a"}
+
+
+@pytest.mark.parametrize("cpus,workers", [(16, 15), (3, 2), (2, 0), (1, 0)])
+def test_one_process_per_core_less_the_timing_workers(cpus, workers):
+    assert ahead.workers_for(cpus) == workers
+
+
+def test_only_tilelang_autotune_configs_after_the_first_are_built_ahead():
+    configs = MATMUL.configs_for("bf16", "best")
+    assert ahead.ahead_configs(MATMUL, "tilelang-best", "bf16", "autotune") == configs[1:]
+    assert ahead.ahead_configs(MATMUL, "tilelang-best", "bf16", "autotune:2") == configs[1:2]
+    assert ahead.ahead_configs(MATMUL, "tilelang-best", "bf16", "first") == []
+    assert ahead.ahead_configs(MATMUL, "triton-best", "bf16", "autotune") == []
+    assert ahead.ahead_configs(MATMUL, "torch", "bf16", "autotune") == []
+
+
+def test_a_config_the_pool_has_not_got_is_compiled_by_the_worker(tmp_path):
+    assert ahead.compiled_ahead(MATMUL, "tilelang-best", "bf16", SHAPE, {"x": 1}, folder=str(tmp_path)) is None
+    name = ahead.key(MATMUL.__name__, "tilelang-best", "bf16", SHAPE, {"x": 1})
+    ahead.write_mark(tmp_path, name, {"state": "failed", "reason": "nvcc failed"})
+    assert ahead.compiled_ahead(MATMUL, "tilelang-best", "bf16", SHAPE, {"x": 1}, folder=str(tmp_path)) is None
+    ahead.write_mark(tmp_path, name, {"state": "done", "compile_ms": 5.0, "concurrent_compiles": 3})
+    assert ahead.compiled_ahead(MATMUL, "tilelang-best", "bf16", SHAPE, {"x": 1}, folder=str(tmp_path))["compile_ms"] == 5
+
+
+def test_no_pool_on_the_cpu_or_when_asked_for_none():
+    from bench.session import compile_ahead
+
+    args = SimpleNamespace(compile_ahead=None, inline=False)
+    assert compile_ahead(args, True, "cpu", "first") is None
+    assert compile_ahead(SimpleNamespace(compile_ahead=0, inline=False), True, "cuda", "autotune") is None
+
+
+def test_the_verdict_compares_the_cold_first_config_compile():
+    from bench.results import verdict
+
+    def record(dsl, compile_ms, cold):
+        return {"op": "matmul", "dtype": "bf16", "track": "best", "backend": f"{dsl}-best", "dsl": dsl,
+                "compile_ms": compile_ms, "cold_compile_ms": cold, "autotune_ms": 1.0, "status": "pass"}
+    groups = {("matmul", "bf16"): [record("triton", 5000, 1000), record("tilelang", 90000, 4000)]}
+    [row] = verdict.compile_rows(groups)
+    assert row[3:6] == ["1000", "4000", verdict.x(4.0)]
+
+
+WORKER_SIDE = """
+import json, os, sys
+from pathlib import Path
+from bench.core import ops
+from bench.run import ahead
+from bench.run.backends import tilelang_compile
+spec, shape, config, target = ops.load_spec("matmul"), json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+mark = ahead.compiled_ahead(spec, "tilelang-best", "bf16", shape, config)
+cache = Path(os.environ["TILELANG_CACHE_DIR"])
+before = sorted(str(p) for p in cache.rglob("*"))
+kernel = tilelang_compile(spec, "tilelang-best", "bf16", shape, config, None, target, cache=mark is not None)
+print(json.dumps({"mark": mark, "before": before, "after": sorted(str(p) for p in cache.rglob("*"))}))
+"""
+
+
+@needs_extra
+@COMPILE_GROUP
+def test_the_worker_loads_what_the_pool_built(tmp_path):
+    pool = ahead.CompileAhead(tmp_path, 1, "autotune:2", arch=None, target=HOPPER)
+    try:
+        assert pool.submit([(MATMUL, ["tilelang-best", "triton-best", "torch"], "bf16", SHAPE)]) == 1
+        assert pool.submit([(MATMUL, ["tilelang-best"], "bf16", SHAPE)]) == 0  # queued once
+        pool.wait()
+    finally:
+        pool.close()
+    [config] = ahead.ahead_configs(MATMUL, "tilelang-best", "bf16", "autotune:2")
+    env = {**os.environ, ahead.FOLDER_ENV: str(tmp_path), "TILELANG_CACHE_DIR": str(tmp_path / "tilelang")}
+    p = subprocess.run([sys.executable, "-c", WORKER_SIDE, json.dumps(SHAPE), json.dumps(config), json.dumps(HOPPER)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    seen = json.loads(p.stdout.strip().splitlines()[-1])
+    assert seen["mark"]["state"] == "done" and seen["mark"]["compile_ms"] > 0 and seen["mark"]["concurrent_compiles"] == 1
+    assert seen["before"] and seen["after"] == seen["before"]  # a load from the cache: nothing new compiled
