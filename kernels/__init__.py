@@ -2,11 +2,32 @@
 import importlib.util
 
 SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 (sm_90) block may use
+GRID_YZ_MAX = 65535  # CUDA's largest grid along y and z (x takes 2^31 - 1)
+
+
+def grid_refusal(**programs):
+    """For validate(): the one-line problem when a launch would put more programs on a grid's
+    y or z axis than CUDA takes (each keyword: what the kernels put there, and how many), else None."""
+    for what, count in programs.items():
+        if count > GRID_YZ_MAX:
+            return (f"{what.replace('_', ' ')} = {count} programs on one grid axis (y or z); "
+                    f"CUDA takes at most {GRID_YZ_MAX} there")
+    return None
 
 
 class Skip(Exception):
     """A backend that cannot run this case here (e.g. a baseline refusing a shape): the
     harness records it as `skipped: <reason>`, never as a failure."""
+
+
+def split_k_fits(M, config, combine_M):
+    """A split-K config's partials are summed by a kernel with row tiles of combine_M rows on
+    grid y: a Skip (for both DSLs alike) when M has more of them than CUDA takes; the op's
+    other configs still run."""
+    tiles = -(-M // combine_M)
+    if tiles > GRID_YZ_MAX:
+        raise Skip(f"split_k={config['split_k']}: the partial sum's {tiles} row tiles exceed CUDA's "
+                   f"{GRID_YZ_MAX} on grid y (M={M})")
 
 
 def gpu_baseline(package=None, name=None):

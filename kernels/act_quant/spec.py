@@ -18,7 +18,7 @@ The dtype axis names the FP8 format, "e4m3"; x is bf16 with it (the model's acti
 """
 import torch
 
-from kernels import dtypes
+from kernels import dtypes, grid_refusal
 
 NAME = "act_quant"
 SHAPE_KEYS = ("M", "N", "ue8m0")
@@ -58,7 +58,9 @@ def configs_for(dtype, track):
 def validate(shape):
     if shape["N"] % GROUP:
         return f"N={shape['N']} must be a multiple of {GROUP} (one scale per {GROUP} columns)"
-    return None
+    # both DSLs put row tiles on grid y; the smallest config's tile decides
+    smallest = min(c["block_M"] for track in TRACKS for c in CONFIGS[track])
+    return grid_refusal(row_tiles=-(-shape["M"] // smallest))
 
 
 def kernel_flags(shape):

@@ -30,7 +30,7 @@ import math
 
 import torch
 
-from kernels import SMEM_LIMIT, Skip, dtypes
+from kernels import SMEM_LIMIT, Skip, dtypes, grid_refusal
 
 NAME = "attention"
 SHAPE_KEYS = ("B", "Hq", "Hkv", "Sq", "Skv", "D", "causal")
@@ -144,8 +144,11 @@ def decode_config(config, dtype, D):
 def decode_splits(shape, block_N):
     """How many key chunks a decode step is split into (both DSLs take it from here): with
     P = B·Hkv·row tiles programs per chunk, the fewest splits whose waves over SMS SMs are
-    at least 85% as full as the best count's, as flash-attention's num_splits_heuristic
-    chooses; one when P already fills 80% of the SMs; never more than there are key tiles."""
+    at least 85% as full as the best eligible count's, as flash-attention's
+    num_splits_heuristic chooses; one when P already fills 80% of the SMs; never more than
+    there are key tiles. Eligible: a count whose chunks differ from one split fewer (more
+    splits of the same chunk size only add empty ones). The best is taken over the eligible
+    counts alone, so one always qualifies (an ineligible best crashed 2% of decode steps)."""
     programs = shape["B"] * shape["Hkv"] * math.ceil(decode_rows(shape) / DECODE_ROWS)
     tiles = math.ceil(shape["Skv"] / block_N)
     if programs >= 0.8 * SMS:
@@ -156,9 +159,9 @@ def decode_splits(shape, block_N):
         waves = programs * n / SMS
         return waves / math.ceil(waves)
 
-    best = max(fill(n) for n in range(1, most + 1))
-    distinct = [n for n in range(1, most + 1) if n == 1 or math.ceil(tiles / n) != math.ceil(tiles / (n - 1))]
-    return next(n for n in distinct if fill(n) >= 0.85 * best)
+    eligible = [n for n in range(1, most + 1) if n == 1 or math.ceil(tiles / n) != math.ceil(tiles / (n - 1))]
+    best = max(fill(n) for n in eligible)
+    return next(n for n in eligible if fill(n) >= 0.85 * best)
 
 
 def decode_chunk(Skv, block_N, splits):
@@ -187,7 +190,9 @@ def validate(shape):
         return f"Hq={shape['Hq']} must be a multiple of Hkv={shape['Hkv']} (grouped-query heads)"
     if shape["D"] > HEAD_DIM_MAX:
         return f"head dim D={shape['D']} is not supported; the kernels take D up to {HEAD_DIM_MAX}, as flash-attention does"
-    return None
+    # Triton's kernels put batch x query heads on grid y (TileLang's: heads on y, batch on z);
+    # the decode kernels batch x kv heads on z: one limit for both DSLs.
+    return grid_refusal(B_times_Hq=shape["B"] * shape["Hq"])
 
 
 def default_scale(D):

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from kernels import SMEM_LIMIT, dtypes
+from kernels import SMEM_LIMIT, dtypes, grid_refusal
 from kernels.act_quant.spec import GROUP, quantize
 from kernels.attention.spec import visible, visible_pairs
 
@@ -112,7 +112,9 @@ def validate(shape):
         return f"H={shape['H']} is not supported; the kernels take H in {', '.join(map(str, HEAD_COUNTS))}"
     if shape["B"] * shape["Sq"] * shape["Skv"] >= 2 ** 31:
         return "B*Sq*Skv scores reach 2^31; the TileLang kernels index them in 32 bits"
-    return None
+    # grid z: the batch (both tracks); grid y: the matched track's key chunks (its smallest chunk)
+    smallest = min(c["chunk_N"] for c in CONFIGS["matched"])
+    return grid_refusal(batch=shape["B"], key_chunks=-(-shape["Skv"] // smallest))
 
 
 def kernel_flags(shape):

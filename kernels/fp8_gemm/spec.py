@@ -17,7 +17,7 @@ C is bf16 with it.
 """
 import torch
 
-from kernels import SMEM_LIMIT, dtypes
+from kernels import SMEM_LIMIT, dtypes, grid_refusal, split_k_fits
 from kernels.act_quant.spec import GROUP as BLOCK, quantize
 
 NAME = "fp8_gemm"
@@ -105,6 +105,7 @@ def workspace(shape, dtype, config, device, track="matched"):
     if track == "best":
         scratch["sa_t"] = torch.empty(K // BLOCK, padded_rows(M), dtype=torch.float32, device=device)
     if config["split_k"] > 1:
+        split_k_fits(M, config, COMBINE_M)
         scratch["partial"] = torch.empty(config["split_k"], M, N, dtype=torch.float32, device=device)
     return scratch
 
@@ -127,7 +128,7 @@ def num_sms():
 def validate(shape):
     if shape["K"] % BLOCK:
         return f"K={shape['K']} must be a multiple of {BLOCK} (one scale per {BLOCK}-deep block)"
-    return None
+    return grid_refusal(K_blocks=shape["K"] // BLOCK)  # the best track's scale transpose: K-blocks on y
 
 
 def kernel_flags(shape):

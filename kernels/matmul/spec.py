@@ -5,7 +5,7 @@ the tolerances from here. Both DSL kernels accumulate in fp32 and write C in the
 """
 import torch
 
-from kernels import SMEM_LIMIT, dtypes
+from kernels import SMEM_LIMIT, dtypes, split_k_fits
 
 NAME = "matmul"
 SHAPE_KEYS = ("M", "N", "K")
@@ -71,6 +71,7 @@ def workspace(shape, dtype, config, device):
     products, one (M, N) slab per K slice, summed into C by the second kernel."""
     if config["split_k"] == 1:
         return {}
+    split_k_fits(shape["M"], config, COMBINE_M)
     return {"partial": torch.empty(config["split_k"], shape["M"], shape["N"], dtype=torch.float32, device=device)}
 
 

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from kernels import SMEM_LIMIT, dtypes
+from kernels import SMEM_LIMIT, dtypes, grid_refusal
 from kernels.dsa_index.spec import H100_SMS, topk_indices
 
 NAME = "sparse_mla"
@@ -120,13 +120,17 @@ def decode_workspace(shape, dtype, config, device):
 
 
 def validate(shape):
-    """Constraints beyond 'every size >= 1': q and kv of fewer than 2^31 elements, which the
-    TileLang kernels index in 32 bits (any heads, keys, topk; Sq > Skv gives queries without
+    """Constraints beyond 'every size >= 1': q, kv and the indices of fewer than 2^31 elements,
+    which the TileLang kernels index in 32 bits (any heads, keys, topk; Sq > Skv gives queries without
     a key)."""
     B, Sq, Skv, H = shape["B"], shape["Sq"], shape["Skv"], shape["H"]
     if B * max(Sq * H, Skv) * D_QK >= 2 ** 31:
         return "q or kv reaches 2^31 elements; the TileLang kernels index them in 32 bits"
-    return None
+    if B * Sq * shape["topk"] >= 2 ** 31:
+        return "the top-k indices reach 2^31 elements; the TileLang kernels index them in 32 bits"
+    # grid z: the batch; grid y: head tiles times the decode splits (the most any config makes)
+    splits = max(topk_split(shape, c["block_N"])[0] for track in TRACKS for c in CONFIGS[track])
+    return grid_refusal(batch=B, head_tiles_times_splits=math.ceil(H / BLOCK_H) * splits)
 
 
 def default_scale():
