@@ -121,6 +121,10 @@ class Session:
         devices = getattr(args, "devices", None)
         if devices and args.inline:
             raise UsageError("--devices runs workers: it cannot be --inline")
+        if devices is None and dev != "cuda" and not args.inline:
+            devices = default_cpu_workers()  # the CPU paths: one worker per core the memory can feed
+        if dev != "cuda" and devices == "1":
+            devices = None  # one worker: the plain sweep, as before there was a default
         slot_list = slots(devices, dev) if devices else None
         self.records, self.show = [], Progress(args, timed, total)
         where = f"{dev} x{len(slot_list)} ({', '.join(s.index for s in slot_list)})" if slot_list else dev
@@ -212,8 +216,8 @@ class Session:
             print(json.dumps(clean(self.records), indent=1))
         else:
             print(summary(self.records) + (f"; {len(self.done)} already in {self.out}" if self.done else ""))
-            if self.out:
-                print(f"saved in {self.out}; report it with: dslbench report {shlex.quote(self.out)}")
+            for line in next_steps(self.out, self.dev):
+                print(line)
             if self.budget and self.budget.refused:
                 print(self.budget.refused_line() + (f"; continue with: {resume_command(self.out)}" if self.out else ""))
         if self.args.suite in ("gpu-full", "headline") and self.out:
@@ -232,6 +236,40 @@ class Session:
             return f"interrupted: {len(self.records)} cases checked, none saved (check saves nothing)"
         return (f"interrupted: {len(self.records) + len(self.done)} cases saved in {self.out}; continue with: "
                 f"{resume_command(self.out)}")
+
+
+WORKER_MEMORY = 3 << 30  # bytes a CPU-path worker may take (torch, Triton's interpreter, TileLang's C kernels)
+
+
+def default_cpu_workers(cores=None, available=None):
+    """--devices when none is given on the CPU paths: one worker per core, as many as the
+    memory available feeds (WORKER_MEMORY each), each on its share of the threads; "1" (one
+    worker, as --devices 1) on a single core."""
+    cores = cores or os.cpu_count() or 1
+    if available is None:
+        available = memory_available()
+    fed = max(1, available // WORKER_MEMORY) if available else cores
+    return str(max(1, min(cores, fed)))
+
+
+def memory_available():
+    """Bytes of memory available now (Linux's MemAvailable), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def next_steps(out, dev):
+    """The last lines of a finished run: what to do next, one line each."""
+    lines = [f"saved in {out}; report it with: dslbench report {shlex.quote(out)}"] if out else []
+    if dev != "cuda":
+        lines.append("GPU numbers need a GPU: there, run `dslbench smoke` first, then "
+                     "`dslbench run --suite headline --budget 7m` (README: On a GPU)")
+    return lines
 
 
 def returned_by_device_tool(out):

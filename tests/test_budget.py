@@ -62,7 +62,7 @@ def test_a_group_starts_only_if_its_estimate_fits_the_time_left():
 def test_a_run_out_of_budget_ends_cleanly_saves_and_says_how_to_continue(tmp_path):
     out = tmp_path / "run.jsonl"
     shapes = [a for n in range(1, 5) for a in ("--shape", f"N={n}")]
-    args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok", "--quiet", *shapes]
+    args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok", "--quiet", "--devices", "1", *shapes]
     # the first group alone takes longer than 1 s (slow's calls sleep 0.3 s each): it is the only one
     p = subprocess.run([sys.executable, "-m", "bench", *args, "--budget", "1s", "--out", str(out)], cwd=ROOT,
                        env=CPU_ENV, capture_output=True, text=True, timeout=300)

@@ -34,7 +34,7 @@ def shapes(n):
 def test_devices_run_every_case_once_like_one_worker_in_less_time(tmp_path):
     base = ["run", "--op", "tests.fake_op", "--backend", "slow", "--quiet", *shapes(8)]
     t0 = time.perf_counter()
-    assert dslbench(*base, "--out", str(tmp_path / "one.jsonl")).returncode == 0
+    assert dslbench(*base, "--devices", "1", "--out", str(tmp_path / "one.jsonl")).returncode == 0
     one_worker = time.perf_counter() - t0
     t0 = time.perf_counter()
     p = dslbench(*base, "--devices", "2", "--out", str(tmp_path / "two.jsonl"))
@@ -174,3 +174,32 @@ def test_a_group_one_run_lacks_has_no_shape_in_every_run(tmp_path):
     verdict = section.split("## Verdict per run", 1)[1]
     assert "| attention fp16 | - | CPU path: TileLang 0 passed, Triton 1 | - |" in verdict  # nothing to compare
 
+
+
+def test_without_a_gpu_the_default_is_one_worker_per_core_the_memory_feeds():
+    from bench.session import WORKER_MEMORY, default_cpu_workers
+
+    assert default_cpu_workers(cores=2, available=24 << 30) == "2"  # CI: 2 cores, 24 GiB
+    assert default_cpu_workers(cores=16, available=20 * WORKER_MEMORY) == "16"
+    assert default_cpu_workers(cores=16, available=5 * WORKER_MEMORY) == "5"  # memory decides
+    assert default_cpu_workers(cores=16, available=WORKER_MEMORY // 2) == "1"
+    assert default_cpu_workers(cores=1, available=None) == "1"
+
+
+def session_of(monkeypatch, *argv):
+    from bench import cli, session
+
+    monkeypatch.setattr(session, "default_cpu_workers", lambda: "2")
+    args = cli.parser().parse_args(["check", "--op", "tests.fake_op", "--backend", "ok", *argv])
+    s = session.Session(args, timed=False, dev="cpu", out=None, done={}, total=1)
+    s.close()
+    return s
+
+
+def test_check_spreads_over_workers_by_default_and_devices_1_does_not(monkeypatch):
+    spread = session_of(monkeypatch)
+    assert spread.pool is not None and len(spread.pool.sweeps) == 2 and spread.sweep is None
+    one = session_of(monkeypatch, "--devices", "1")
+    assert one.pool is None and one.sweep is not None
+    inline = session_of(monkeypatch, "--inline")
+    assert inline.pool is None

@@ -24,7 +24,7 @@ SHAPES = {
     "hd64": dict(B=4, Hq=16, Hkv=16, Sq=1024, Skv=1024, D=64, causal=0),
     "hd128-causal-gqa": dict(B=2, Hq=32, Hkv=8, Sq=2048, Skv=2048, D=128, causal=1),
 }
-DECODE = dict(B=1, Hq=32, Hkv=8, Sq=1, Skv=32768, D=128, causal=0)  # Llama-3-8B heads over a 32k cache
+DECODE = spec.INSPECT_DECODE_SHAPE  # Llama-3-8B heads over a 32k cache
 
 
 def job(backend, shape):

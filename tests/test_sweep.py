@@ -277,7 +277,8 @@ def test_a_run_without_out_saves_to_runs_and_says_how_to_report_it(tmp_path):
     assert p.returncode == 0, p.stderr
     [saved] = list((tmp_path / "runs").glob("*-cpu-*-cpu.jsonl"))
     assert len(load(saved)) == 1
-    assert p.stdout.strip().splitlines()[-1] == f"saved in runs/{saved.name}; report it with: dslbench report runs/{saved.name}"
+    assert f"saved in runs/{saved.name}; report it with: dslbench report runs/{saved.name}" in p.stdout.splitlines()
+    assert p.stdout.strip().splitlines()[-1].startswith("GPU numbers need a GPU: there, run `dslbench smoke` first")
     again = in_folder(tmp_path, "run", "--op", "tests.fake_op", "--backend", "ok", "--quiet", "--shape", "N=3")
     assert again.returncode == 0 and len(list((tmp_path / "runs").glob("*.jsonl"))) == 2  # never appended to
 

@@ -1,6 +1,8 @@
 """PNG plots for `dslbench report` (matplotlib, Agg: no display needed).
 
-Every plot of a CPU-path run carries "CPU PATH: NOT PERFORMANCE" in its title."""
+Every plot of a CPU-path run carries "CPU PATH: NOT PERFORMANCE" in its title. Legends sit
+beside the axes (LEGEND), never over the data, and each figure is saved at the size of all
+it holds (bbox_inches="tight"), so no tick label is cut off."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,6 +16,7 @@ NOT_PERFORMANCE = "CPU PATH: NOT PERFORMANCE"
 COLORS = {"triton": "tab:blue", "tilelang": "tab:orange", "triton-best": "tab:blue", "tilelang-best": "tab:orange",
           "triton-matched": "#9ecae1", "tilelang-matched": "#fdae6b"}
 OTHER_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
+LEGEND = dict(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # right of the axes
 
 
 def color(name, index):
@@ -47,21 +50,27 @@ def grouped_bars(ax, labels, series, ylabel, spans=None):
     if present and max(present) > 10 * min(present):
         ax.set_yscale("log")
     if series:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+        ax.legend(**LEGEND)
 
 
 def save(fig, path, title, performance):
     fig.suptitle(title if performance else f"{title}  [{NOT_PERFORMANCE}]", color="black" if performance else "red")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
 def performance(path, op, dtype, shapes, tflops, vs_vendor, performance, spans=None):
     """Left: TFLOP/s per backend across shapes, whiskers from the p90 to the p10 time. Right: each
-    DSL's speed over the fastest vendor baseline (1 = as fast), per shape."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.2))
+    DSL's speed over the fastest vendor baseline (1 = as fast), per shape; a CPU-path run has no
+    right panel (interpreter-over-torch ratios say nothing of speed; its table keeps the column)."""
     labels = [shape_str(s) for s in shapes]
+    if not performance:
+        fig, left = plt.subplots(figsize=(8, 4.2))
+        grouped_bars(left, labels, tflops, "TFLOP/s (median; p90-p10 time)", spans)
+        save(fig, path, f"{op} {dtype}", performance)
+        return
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.2))
     grouped_bars(left, labels, tflops, "TFLOP/s (median; p90-p10 time)", spans)
     if vs_vendor:
         grouped_bars(right, labels, vs_vendor, "speed / fastest vendor baseline")
@@ -83,7 +92,7 @@ def compile_times(path, op, dtypes, medians, spans, performance):
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(dtypes))], dtypes)
     ax.set_ylabel("compile ms (median; min-max)")
     ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    ax.legend(**LEGEND)
     save(fig, path, f"{op}: compile time", performance)
 
 

@@ -332,6 +332,8 @@ def headline(shape, dtype):
     return dtype == "bf16" and dict(shape) in HEADLINE_SUITE
 
 
+# the decode step inspect checks a header's decode claims at (bench/inspect/claims.py): Llama-3-8B heads, 32k cache
+INSPECT_DECODE_SHAPE = dict(B=1, Hq=32, Hkv=8, Sq=1, Skv=32768, D=128, causal=0)
 GPU_SUITE = [
     dict(B=16384 // S, Hq=2048 // D, Hkv=2048 // D, Sq=S, Skv=S, D=D, causal=c)
     for D in (64, 128) for c in (0, 1) for S in (512, 1024, 2048, 4096, 8192, 16384)
