@@ -54,9 +54,10 @@ def test_a_header_naming_a_technique_without_a_rule_fails():
     assert claims.header_problems("K.\n\nSASS on sm_90a: fast math.") == ["no inspect rule for 'fast math'"]
 
 
-def record(**metrics):
-    base = {"sass": {}, "mma": {}, "spill_store_bytes": 0, "spill_load_bytes": 0}
-    return {"op": "x", "backend": "y", "status": "compiled", "metrics": {**base, **metrics}}
+def record(config=None, **metrics):
+    base = {"sass": {}, "mma": {}, "spill_store_bytes": 0, "spill_load_bytes": 0, "threads": 384}
+    return {"op": "x", "backend": "y", "status": "compiled", "config": config or {"threads": 256},
+            "metrics": {**base, **metrics}}
 
 
 def test_a_claim_the_sass_contradicts_fails():
@@ -66,9 +67,12 @@ def test_a_claim_the_sass_contradicts_fails():
     assert len(claims.record_problems(["TMA store"], [], good)) == 1  # no UTMASTG
     assert len(claims.record_problems(["HGMMA 64x256"], [], good)) == 1  # another MMA shape
     assert len(claims.record_problems([], ["TMA load"], good)) == 1  # denied, yet there
+    # all threads compute: no producer warpgroup on top of the config's threads
+    assert len(claims.record_problems(["warp specialization"], [], record(threads=256))) == 1
     spilled = record(kernels=[{"spill_store_bytes": 0, "spill_load_bytes": 0}, {"spill_store_bytes": 8,
                                                                                  "spill_load_bytes": 8}])
-    assert len(claims.record_problems(["no spills", "split + combine"], [], spilled)) == 1
+    assert len(claims.record_problems(["no spills", "2 kernels"], [], spilled)) == 1
+    assert len(claims.record_problems(["1 kernel"], [], spilled)) == 1
 
 
 def gpu_dtype(spec):

@@ -4,10 +4,11 @@ Every DSL kernel file's docstring carries one paragraph (and, for kernels with a
 a second one) of the form
 
     SASS on sm_90a: TMA load, TMA store, setmaxnreg, HGMMA 64x128, no spills. Not: cp.async.
-    SASS on sm_90a at decode: split + combine.
+    SASS on sm_90a at decode: 2 kernels, TMA load.
 
 Each item is a technique SASS can show (TECHNIQUES: the rule that checks it on an inspect
-record); what follows "Not:" must be absent. The first paragraph is checked at the op's
+record; an MMA family with its shape, HGMMA 64x128; "N kernels", a split and its combine);
+what follows "Not:" must be absent. The first paragraph is checked at the op's
 inspect shape (bench.inspect.inspect_shape), the decode one at its INSPECT_DECODE_SHAPE.
 Anything the header's prose says about a technique (PROSE: TMA, warp specialization,
 setmaxnreg, cp.async, spills, warpgroup or warp-level MMA, a combine) must be in one of these
@@ -38,19 +39,25 @@ def no_spills(m):
     return all(k.get("spill_store_bytes") == 0 and k.get("spill_load_bytes") == 0 for k in kernels_of(m))
 
 
-# technique -> (what SASS shows, the check on a record's metrics)
+def config_threads(config):
+    """The threads a config asks for (the largest of a chained kernel's)."""
+    return max((v for k, v in (config or {}).items() if k == "threads" or k.endswith("_threads")), default=0)
+
+
+# technique -> (what SASS shows, the check on a record: its metrics m and its config c)
 TECHNIQUES = {
-    "TMA load": ("UTMALDG", lambda m: sass(m, "UTMALDG")),
-    "TMA store": ("UTMASTG", lambda m: sass(m, "UTMASTG")),
-    "cp.async": ("LDGSTS", lambda m: sass(m, "LDGSTS")),
-    "setmaxnreg": ("USETMAXREG", lambda m: sass(m, "USETMAXREG")),
-    # a producer warpgroup beside the consumers: on Hopper both DSLs rebalance registers
-    # between them (setmaxnreg), which no kernel without warp roles does
-    "warp specialization": ("USETMAXREG (register rebalancing between warp roles)", lambda m: sass(m, "USETMAXREG")),
-    "no spills": ("0 spill bytes in every kernel", no_spills),
-    "split + combine": ("two kernels or more: the split pass and its combine", lambda m: len(kernels_of(m)) >= 2),
+    "TMA load": ("UTMALDG", lambda m, c: sass(m, "UTMALDG")),
+    "TMA store": ("UTMASTG", lambda m, c: sass(m, "UTMASTG")),
+    "cp.async": ("LDGSTS", lambda m, c: sass(m, "LDGSTS")),
+    "setmaxnreg": ("USETMAXREG", lambda m, c: sass(m, "USETMAXREG")),
+    # warp roles: a producer warpgroup on top of the threads the config computes with (both
+    # DSLs add one on Hopper: TileLang's lowering, Triton's partitioner)
+    "warp specialization": ("more threads than the config's (a producer warpgroup)",
+                            lambda m, c: (m.get("threads") or 0) > config_threads(c)),
+    "no spills": ("0 spill bytes in every kernel", lambda m, c: no_spills(m)),
 }
 MMA_ITEM = re.compile(r"^(HGMMA|QGMMA|HMMA|QMMA|IMMA)(?: (\d+x\d+))?$")  # HGMMA, HGMMA 64x128
+KERNELS_ITEM = re.compile(r"^(\d+) kernels?$")  # how many kernels a launch runs: a split and its combine
 
 # What a header's prose may say, and the items one of which must then be claimed or denied.
 PROSE = {
@@ -61,7 +68,7 @@ PROSE = {
     r"\bspill": ("no spills",),
     r"wgmma|HGMMA|QGMMA|warpgroup MMA": ("HGMMA", "QGMMA"),
     r"mma\.sync|HMMA": ("HMMA",),
-    r"\bcombine": ("split + combine",),
+    r"\bcombine": ("kernels",),  # any "N kernels" item
 }
 
 
@@ -93,13 +100,15 @@ def prose(text):
 
 
 def known(item):
-    return item in TECHNIQUES or bool(MMA_ITEM.match(item))
+    return item in TECHNIQUES or bool(MMA_ITEM.match(item) or KERNELS_ITEM.match(item))
 
 
-def holds(item, metrics):
-    """Whether the record's metrics show the technique."""
+def holds(item, metrics, config=None):
+    """Whether a record (its metrics, its config) shows the technique."""
     if item in TECHNIQUES:
-        return bool(TECHNIQUES[item][1](metrics))
+        return bool(TECHNIQUES[item][1](metrics, config))
+    if KERNELS_ITEM.match(item):
+        return len(kernels_of(metrics)) == int(KERNELS_ITEM.match(item).group(1))
     family, shape = MMA_ITEM.match(item).groups()
     return mma(metrics, family, shape)
 
@@ -113,6 +122,7 @@ def header_problems(text):
     listed = [i for claimed, denied in claims.values() for i in claimed + denied]
     problems = [f"no inspect rule for {i!r}" for i in listed if not known(i)]
     families = {MMA_ITEM.match(i).group(1) for i in listed if MMA_ITEM.match(i)}
+    families |= {"kernels" for i in listed if KERNELS_ITEM.match(i)}
     body = prose(text)
     for pattern, items in PROSE.items():
         if re.search(pattern, body, re.I) and not any(i in listed or i in families for i in items):
@@ -125,6 +135,6 @@ def record_problems(claimed, denied, record):
     where = f"{record['op']} {record['backend']}"
     if record["status"] != "compiled":
         return [f"{where}: {record['status']}: {record.get('reason')}"]
-    m = record["metrics"]
-    return ([f"{where}: claims {i!r}, SASS lacks {TECHNIQUES.get(i, (i,))[0]}" for i in claimed if not holds(i, m)]
-            + [f"{where}: says not {i!r}, SASS has {TECHNIQUES.get(i, (i,))[0]}" for i in denied if holds(i, m)])
+    m, c = record["metrics"], record.get("config")
+    return ([f"{where}: claims {i!r}, SASS lacks {TECHNIQUES.get(i, (i,))[0]}" for i in claimed if not holds(i, m, c)]
+            + [f"{where}: says not {i!r}, SASS has {TECHNIQUES.get(i, (i,))[0]}" for i in denied if holds(i, m, c)])

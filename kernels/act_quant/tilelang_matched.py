@@ -9,6 +9,8 @@ tile (one group of block_M rows): a row-wise absmax, the scales, then the divide
 clamped tile, converted to e4m3 on the store. x goes from global memory straight into
 registers, as in Triton. T.copy zero-fills rows past M (their amax is the floor) and clips the
 store; the scale store is guarded by hand.
+
+SASS on sm_90a: no spills. Not: TMA load, cp.async.
 """
 import tilelang.language as T
 

@@ -8,6 +8,8 @@ The same algorithm as kernels/act_quant/tilelang_matched.py: each program quanti
 tile (one group of block_M rows): a row-wise absmax, the scales, then the divided and
 clamped tile, converted to e4m3 on the store. Divisions are IEEE-rounded (div_rn), as
 TileLang's `/` is: Triton's plain `/` on fp32 is an approximation.
+
+SASS on sm_90a: no spills. Not: TMA load, cp.async.
 """
 import torch
 import triton

@@ -7,7 +7,9 @@ Techniques:
   into shared memory becomes a TMA load (UTMALDG) issued by a producer warpgroup TileLang adds
   to the block, with mbarriers between it and the consumer warpgroups (the config's threads:
   two of 64 query rows each), registers rebalanced between them (setmaxnreg). O is staged in
-  shared memory and leaves by one bulk copy (a TMA store).
+  shared memory and leaves from there by plain stores: TileLang 0.1.15 lowers that copy to
+  STS/STG, not a TMA store, at prefill (Triton's best has one); the decode pass's partials do
+  leave by TMA store.
 - Softmax in base 2 with the scale folded in: p = exp2(s · scale·log2(e) - m), one FMA and
   one exp2 per score; the row max is taken on the raw scores and scaled once per row; fast
   math (PASS_CONFIGS), as TileLang's examples compile it.
@@ -34,6 +36,10 @@ Techniques:
 Head dims: padded to the next power of two (spec.padded_head_dim); T.copy zero-fills the
 padded columns and ragged rows and clips the stores; the tiles shrink for the largest head
 dims (spec.fit). The shape is part of the kernel (TileLang specializes on it).
+
+SASS on sm_90a: TMA load, warp specialization, setmaxnreg, HGMMA 64x64, no spills. Not: TMA store.
+
+SASS on sm_90a at decode: 2 kernels, TMA load, TMA store, setmaxnreg, no spills.
 """
 import tilelang.language as T
 

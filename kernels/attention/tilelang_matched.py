@@ -14,6 +14,8 @@ tile leaves through shared memory (Triton's coalescing layout conversion does th
 Sizes: the shape is part of the kernel (TileLang specializes on it; the Triton kernel takes
 it as constexprs). The head dim is padded to the next power of two (spec.padded_head_dim):
 T.copy zero-fills the padded columns and ragged rows and clips the stores.
+
+SASS on sm_90a: cp.async, HGMMA 64x64. Not: TMA load, warp specialization.
 """
 import tilelang.language as T
 

@@ -12,6 +12,8 @@ stops at the last key the block's last row may see. The O tile leaves through sh
 Sizes as TileLang takes them: the shape is part of the kernel (Sq, Skv, Hq, G and D are
 constexprs, so each shape compiles once, as TileLang specializes). The head dim is padded to
 the next power of two (spec.padded_head_dim) inside the kernel: masked loads, masked stores.
+
+SASS on sm_90a: cp.async, HGMMA 64x64, no spills. Not: TMA load, warp specialization.
 """
 import triton
 import triton.language as tl

@@ -15,6 +15,8 @@ Track: best (README: two tracks). Techniques, as DeepSeek's own indexer kernels 
   the block sees are written as -inf without a load.
 - Decode (1-4 queries over a long cache): spec.key_split cuts the keys into chunks, one
   program each, so that a small batch still fills the GPU; no combine is needed.
+
+SASS on sm_90a: TMA load, warp specialization, setmaxnreg, QGMMA 64x128, no spills, 1 kernel.
 """
 import tilelang.language as T
 

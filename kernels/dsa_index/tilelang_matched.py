@@ -10,6 +10,8 @@ by w and reduced along the row, then scaled by ks. A chunk the query cannot see 
 never loaded: it is written as -inf; in the chunk on the diagonal every block is scored and
 the keys past the diagonal are set to -inf. T.copy zero-fills loads past Skv and clips the
 stores.
+
+SASS on sm_90a: cp.async, QGMMA 64x64, no spills. Not: TMA load.
 """
 import tilelang.language as T
 

@@ -14,6 +14,8 @@ Track: best (README: two tracks). Techniques, as DeepSeek's own indexer kernels 
 - Decode (1-4 queries over a long cache): spec.key_split cuts the keys into chunks, one
   program each, so that a small batch still fills the GPU; scores of different keys are
   independent, no combine.
+
+SASS on sm_90a: TMA load, QGMMA 64x128, no spills, 1 kernel.
 """
 import triton
 import triton.language as tl

@@ -9,6 +9,8 @@ which are ReLU'd, weighted by w and summed along the row, then scaled by ks. A c
 query cannot see at all is never loaded: it is written as -inf; in the chunk on the diagonal
 every block is scored and the keys past the diagonal are set to -inf (TileLang 0.1.15 cannot
 pipeline a loop whose trip count depends on the program, so neither kernel stops early).
+
+SASS on sm_90a: cp.async, QGMMA 64x64, no spills. Not: TMA load.
 """
 import triton
 import triton.language as tl

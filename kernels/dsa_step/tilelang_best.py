@@ -7,6 +7,8 @@ The factory returns both kernels; the host function chains them with the top-k b
 (torch's, as in every backend: kernels/dsa_index/spec.py topk_indices), all three stages in
 order or one of them (stage=, for the per-stage times). bench/run/backends.py compiles the
 kernels and calls the host function.
+
+SASS on sm_90a: 3 kernels, TMA load, setmaxnreg, no spills.
 """
 from kernels.dsa_index import tilelang_best as indexer
 from kernels.dsa_index.spec import topk_indices

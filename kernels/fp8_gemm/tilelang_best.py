@@ -27,6 +27,8 @@ Sizes are specialized (Python ints), TileLang's way. C rows that TMA cannot stor
 multiple of 8: rows not a multiple of 16 bytes) are stored through pointers instead
 (spec.tma_store_compatible, the same rule as Triton's; `store_path` says which); the loads
 are always TMA (K is a multiple of 128; sa_t's rows are padded to 16 bytes).
+
+SASS on sm_90a: TMA load, TMA store, warp specialization, QGMMA 64x128, no spills.
 """
 import tilelang.language as T
 

@@ -21,6 +21,8 @@ sa * sb and added into the fp32 tile accumulator (the promotion).
   this prim_func sums the slices in order (the same method as Triton's).
 Scale reads are clamped to row M - 1 and K-block K/128 - 1 by hand (their products land in
 rows or K-blocks that are zero-filled or clipped).
+
+SASS on sm_90a: cp.async, QGMMA 64x128, no spills. Not: TMA load.
 """
 import tilelang.language as T
 

@@ -22,6 +22,8 @@ Techniques:
 C rows that TMA cannot store (N not a multiple of 8) are stored through masked pointers
 instead (spec.tma_store_compatible, the same rule as TileLang's); the wrapper returns which
 path ran ("tma" or "tma loads, pointer store"). The loads are always TMA.
+
+SASS on sm_90a: TMA load, TMA store, QGMMA 64x128, no spills. Not: warp specialization.
 """
 import torch
 import triton

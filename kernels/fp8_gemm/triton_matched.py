@@ -18,6 +18,8 @@ fp32 tile accumulator (the promotion, DeepSeek-V3's two-level accumulation).
   shifting the exponent byte into place);
 - split_k > 1: each K slice writes an fp32 partial to the workspace and a second kernel sums
   the slices in order (the same method as TileLang's).
+
+SASS on sm_90a: cp.async, QGMMA 64x128, no spills. Not: TMA load, warp specialization.
 """
 import torch
 import triton

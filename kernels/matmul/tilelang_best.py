@@ -19,6 +19,8 @@ T.copy is built with disable_tma, so the loads are cp.async and there is no prod
 warpgroup (spec.tma_compatible decides, as for Triton; `load_path` says which path a shape
 gets). Left to itself, TileLang 0.1.15 mixes TMA and non-TMA copies in one warp-specialized
 kernel there, which ptxas refuses (K=100, N=1024 in fp16: "Insufficient registers").
+
+SASS on sm_90a: TMA load, TMA store, warp specialization, HGMMA 64x128, no spills. Not: cp.async.
 """
 import tilelang.language as T
 

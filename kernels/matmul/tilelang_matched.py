@@ -16,6 +16,8 @@ GPU is code generation:
 - fast math off (TileLang's default; said aloud in PASS_CONFIGS);
 - split_k > 1: each K slice writes an fp32 partial to the workspace and a second kernel of
   this prim_func sums the slices in order (the same method as Triton's).
+
+SASS on sm_90a: cp.async, HGMMA 64x128, no spills. Not: TMA load, TMA store, warp specialization.
 """
 import tilelang.language as T
 

@@ -21,6 +21,8 @@ Shapes TMA cannot take (a row stride not a multiple of 16 bytes, e.g. K=100 in f
 base not 16-byte aligned) run the same persistent kernel with masked pointer loads and stores
 instead (cp.async), chosen on the host by spec.tma_compatible as TileLang's kernel chooses;
 the wrapper returns which path ran ("tma" or "pointers").
+
+SASS on sm_90a: TMA load, TMA store, HGMMA 64x128, no spills. Not: cp.async, warp specialization.
 """
 import torch
 import triton

@@ -16,6 +16,8 @@ GPU is code generation:
 - fast math off in both (Triton has no such mode and fuses mul+add into FMA as nvcc does);
 - split_k > 1: each K slice writes an fp32 partial to the workspace and a second kernel sums
   the slices in order (the same method as TileLang's).
+
+SASS on sm_90a: cp.async, HGMMA 64x128, no spills. Not: TMA load, TMA store, warp specialization.
 """
 import torch
 import triton

@@ -34,6 +34,11 @@ How it is written, and what TileLang 0.1.15 takes:
 
 Scores are kept in base 2 (scale * log2(e) folded in once); unused slots (-1, or >= Skv)
 gather a real row (the index clamped into range) whose score is -inf, so its weight is 0.
+
+SASS on sm_90a: warp specialization, setmaxnreg, HGMMA 64x256, no spills, 1 kernel. Not: cp.async,
+TMA load.
+
+SASS on sm_90a at decode: 2 kernels, warp specialization, setmaxnreg, no spills. Not: cp.async.
 """
 import tilelang.language as T
 

@@ -11,6 +11,8 @@ with asynchronous copies, scores them with two gemms into one accumulator, updat
 running max m, sum l and fp32 output accumulator, and multiplies P by the same gathered
 rows' first 512 dims: in MLA the keys are the values. Scores are kept in base 2 (scale ·
 log2(e) folded in once) so each exponential is one exp2.
+
+SASS on sm_90a: cp.async, HGMMA 64x256. Not: TMA load, no spills.
 """
 import tilelang.language as T
 

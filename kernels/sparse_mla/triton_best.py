@@ -24,6 +24,11 @@ kernels/sparse_mla/tilelang_best.py) do that Triton 3.6 cannot express on Hopper
 
 Unused slots (-1, or >= Skv) gather a real row (the index clamped into range) whose score is
 -inf, so its weight is 0; scores are kept in base 2 (scale * log2(e) folded in once).
+
+SASS on sm_90a: cp.async, HGMMA 64x256, no spills, 1 kernel. Not: TMA load, warp specialization,
+setmaxnreg.
+
+SASS on sm_90a at decode: 2 kernels, cp.async, no spills.
 """
 import triton
 import triton.language as tl

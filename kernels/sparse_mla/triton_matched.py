@@ -24,6 +24,8 @@ passes P through shared memory; its T.Pipelined loop appears in three copies (pr
 body, epilogue: 108 static HGMMA), 255 registers, 0-8 bytes of spills. The same instruction
 shapes in both; the replicated score MMA is Triton's code generation, not the algorithm
 (the best track, kernels/sparse_mla/triton_best.py, avoids it).
+
+SASS on sm_90a: cp.async, HGMMA 64x256. Not: TMA load, warp specialization, no spills.
 """
 import triton
 import triton.language as tl
