@@ -298,7 +298,9 @@ def compile_ahead(args, timed, dev, config):
     folder = tempfile.mkdtemp(prefix="dslbench-ahead-")
     os.environ[ahead.FOLDER_ENV] = folder
     os.environ["TILELANG_CACHE_DIR"] = os.path.join(folder, "tilelang")
-    return ahead.CompileAhead(folder, workers, config, device_arch(dev))
+    from bench.run.ahead_pool import CompileAhead
+
+    return CompileAhead(folder, workers, config, device_arch(dev))
 
 
 def budget_of(args):

@@ -80,7 +80,9 @@ print(json.dumps({"mark": mark, "before": before, "after": sorted(str(p) for p i
 @needs_extra
 @COMPILE_GROUP
 def test_the_worker_loads_what_the_pool_built(tmp_path):
-    pool = ahead.CompileAhead(tmp_path, 1, "autotune:2", arch=None, target=HOPPER)
+    from bench.run.ahead_pool import CompileAhead
+
+    pool = CompileAhead(tmp_path, 1, "autotune:2", arch=None, target=HOPPER)
     try:
         assert pool.submit([(MATMUL, ["tilelang-best", "triton-best", "torch"], "bf16", SHAPE)]) == 1
         assert pool.submit([(MATMUL, ["tilelang-best"], "bf16", SHAPE)]) == 0  # queued once

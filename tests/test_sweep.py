@@ -262,7 +262,8 @@ def test_a_torn_last_line_is_read_without_and_resume_cuts_it_off(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "torn last line was removed" in p.stderr
     records = load(out)  # every line whole again: the first case, then the rest of the suite
-    assert [r["shape"]["N"] for r in records] == [3, 5, 8]
+    ns = [r["shape"]["N"] for r in records]
+    assert ns[0] == 3 and sorted(ns[1:]) == [5, 8]  # the rest as the workers finished them
 
 
 def in_folder(tmp_path, *args, **kwargs):

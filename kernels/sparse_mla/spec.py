@@ -303,5 +303,3 @@ GPU_SUITE = [
 GPU_FULL_SUITE = [s for s in GPU_SUITE if s["Sq"] <= 4096 and s["B"] <= 8]
 # `dslbench inspect` compiles one shape: the 4k prefill with 128 heads
 INSPECT_SHAPE = GPU_SUITE[0]
-# the decode step inspect checks a header's decode claims at (bench/inspect/claims.py): split + combine
-INSPECT_DECODE_SHAPE = dict(B=8, Sq=2, Skv=65536, H=64, topk=2048)

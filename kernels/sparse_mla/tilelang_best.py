@@ -37,8 +37,6 @@ gather a real row (the index clamped into range) whose score is -inf, so its wei
 
 SASS on sm_90a: warp specialization, setmaxnreg, HGMMA 64x256, no spills, 1 kernel. Not: cp.async,
 TMA load.
-
-SASS on sm_90a at decode: 2 kernels, warp specialization, setmaxnreg, no spills. Not: cp.async.
 """
 import tilelang.language as T
 

@@ -27,8 +27,6 @@ Unused slots (-1, or >= Skv) gather a real row (the index clamped into range) wh
 
 SASS on sm_90a: cp.async, HGMMA 64x256, no spills, 1 kernel. Not: TMA load, warp specialization,
 setmaxnreg.
-
-SASS on sm_90a at decode: 2 kernels, cp.async, no spills.
 """
 import triton
 import triton.language as tl
