@@ -123,23 +123,14 @@ def tilelang_jit_item():
     """TileLang's CUDA JIT (device code and host launcher) for sm_90a, without a GPU."""
     import logging
 
-    import tilelang
-    import tvm
-
     from bench.inspect import inspect_shape
-    from bench.run.backends import tilelang_cuda
-    from kernels import dtypes
+    from bench.run.backends import tilelang_compile
 
     spec = ops.load_spec("matmul")
     backend = ops.dsl_backends(spec, dsls=("tilelang",))[0]
-    module = ops.kernel_module(spec, backend)
-    tilelang.disable_cache()
     logging.getLogger("tilelang").setLevel(logging.WARNING)
-    target = tvm.target.Target({"kind": "cuda", "arch": "sm_90a"})
     config = spec.configs_for("bf16", ops.split_backend(backend)[1])[0]
-    with target:
-        func = module.matmul_kernel(**inspect_shape(spec), dtype=dtypes.TILELANG["bf16"], **config)
-    tilelang_cuda(module, func, target)
+    tilelang_compile(spec, backend, "bf16", inspect_shape(spec), config, None, {"kind": "cuda", "arch": "sm_90a"})
     return "ok", f"{backend} matmul bf16 built for sm_90a"
 
 

@@ -23,22 +23,14 @@ def nvcc_missing():
 
 def build(op, backend):
     """Compile one kernel with TileLang's JIT for sm_90a: (backend, kernel name, source length)."""
-    import tilelang
-    import tvm
-
     from bench.inspect import inspect_shape
     from bench.run import backends
-    from kernels import dtypes
 
-    tilelang.disable_cache()
     spec = ops.load_spec(op)
-    module = ops.kernel_module(spec, backend)
     dtype = spec.DTYPES[-1]
     config = spec.configs_for(dtype, ops.split_backend(backend)[1])[0]
-    target = tvm.target.Target({"kind": "cuda", "arch": "sm_90a"})
-    with target:
-        func = getattr(module, f"{spec.NAME}_kernel")(**inspect_shape(spec), dtype=dtypes.TILELANG[dtype], **config)
-    kernel = backends.tilelang_cuda(module, func, target)  # a dict when the factory gives several kernels
+    kernel = backends.tilelang_compile(spec, backend, dtype, inspect_shape(spec), config, None,
+                                       {"kind": "cuda", "arch": "sm_90a"})  # a dict for several kernels
     kernels = kernel.values() if isinstance(kernel, dict) else [kernel]
     return backend, "\n".join(k.get_kernel_source() for k in kernels)
 

@@ -65,18 +65,14 @@ def performance(path, op, dtype, shapes, tflops, vs_vendor, performance, spans=N
     DSL's speed over the fastest vendor baseline (1 = as fast), per shape; a CPU-path run has no
     right panel (interpreter-over-torch ratios say nothing of speed; its table keeps the column)."""
     labels = [shape_str(s) for s in shapes]
-    if not performance:
-        fig, left = plt.subplots(figsize=(8, 4.2))
-        grouped_bars(left, labels, tflops, "TFLOP/s (median; p90-p10 time)", spans)
-        save(fig, path, f"{op} {dtype}", performance)
-        return
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 2 if performance else 1, figsize=(14 if performance else 8, 4.2), squeeze=False)
+    left = axes[0][0]
     grouped_bars(left, labels, tflops, "TFLOP/s (median; p90-p10 time)", spans)
-    if vs_vendor:
-        grouped_bars(right, labels, vs_vendor, "speed / fastest vendor baseline")
-        right.axhline(1.0, color="gray", linewidth=1)
-    else:
-        right.text(0.5, 0.5, "no vendor baseline timed", ha="center", transform=right.transAxes)
+    if performance and vs_vendor:
+        grouped_bars(axes[0][1], labels, vs_vendor, "speed / fastest vendor baseline")
+        axes[0][1].axhline(1.0, color="gray", linewidth=1)
+    elif performance:
+        axes[0][1].text(0.5, 0.5, "no vendor baseline timed", ha="center", transform=axes[0][1].transAxes)
     save(fig, path, f"{op} {dtype}", performance)
 
 

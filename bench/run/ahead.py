@@ -1,6 +1,7 @@
-"""Compile ahead, the timing worker's side (the pool itself: bench/run/ahead_pool.py): while the GPU times one group, a pool of processes (one per core, less one:
-the timing worker keeps its own) builds TileLang's configs of the groups that follow into a
-kernel cache the timing worker then loads from.
+"""Compile ahead, the timing worker's side (the pool itself: bench/run/ahead_pool.py): while
+the GPU times one group, a pool of processes (one per core, less one: the timing worker keeps
+its own) builds TileLang's configs of the groups that follow into a kernel cache the timing
+worker then loads from.
 
 What stays fair (README: On a GPU): each kernel's *first* config is never compiled ahead. The
 timing worker compiles it itself, cold (TileLang's cache off, Triton's in a fresh folder), on
