@@ -150,7 +150,7 @@ class Session:
         todo = self.remaining(groups)
         if self.ahead:
             queued = self.ahead.submit(longest_first(todo) if self.pool else todo)
-            self.show.note(f"compile ahead: {queued} TileLang configs queued on {self.ahead.workers} processes")
+            self.show.note(f"compile ahead: {queued} configs (both DSLs) queued on {self.ahead.workers} processes")
         if self.pool:
             self.pool.run(longest_first(todo), self.args.seed, self.budget)
             return

@@ -19,6 +19,12 @@ def device():
     return DEVICE
 
 
+# The seed of what CI draws rather than runs in full: tests/test_random_shapes.py's shapes, and
+# the dtypes tests/test_inspect.py compiles beside each op's GPU dtype (a fixed seed: CI is
+# reproducible; DSLBENCH_FUZZ_SEED=<n> draws another sample).
+SAMPLE_SEED = int(os.environ.get("DSLBENCH_FUZZ_SEED", "20261203"))
+
+
 def config_id(config):
     """A short test id for a tile config: M128_N256_K64_s3_t256."""
     short = {"num_stages": "s", "threads": "t"}

@@ -25,13 +25,40 @@ def test_one_process_per_core_less_the_timing_workers(cpus, workers):
     assert ahead.workers_for(cpus) == workers
 
 
-def test_only_tilelang_autotune_configs_after_the_first_are_built_ahead():
-    configs = MATMUL.configs_for("bf16", "best")
-    assert ahead.ahead_configs(MATMUL, "tilelang-best", "bf16", "autotune") == configs[1:]
-    assert ahead.ahead_configs(MATMUL, "tilelang-best", "bf16", "autotune:2") == configs[1:2]
-    assert ahead.ahead_configs(MATMUL, "tilelang-best", "bf16", "first") == []
-    assert ahead.ahead_configs(MATMUL, "triton-best", "bf16", "autotune") == []
+def test_both_dsls_autotune_configs_after_the_first_are_built_ahead():
+    for dsl in ops.DSLS:
+        configs = MATMUL.configs_for("bf16", "best")
+        assert ahead.ahead_configs(MATMUL, f"{dsl}-best", "bf16", "autotune") == configs[1:]
+        assert ahead.ahead_configs(MATMUL, f"{dsl}-best", "bf16", "autotune:2") == configs[1:2]
+        assert ahead.ahead_configs(MATMUL, f"{dsl}-best", "bf16", "first") == []
     assert ahead.ahead_configs(MATMUL, "torch", "bf16", "autotune") == []
+
+
+def test_a_triton_config_whose_launch_compiled_after_all_says_so_with_its_own_time(tmp_path):
+    """The worker's side of a Triton config built ahead: its cache folder gaining an entry
+    in the first launch means the JIT compiled it (a key the pool did not reproduce)."""
+    from bench.run import backends
+
+    def build(missed):
+        def run_config(config):
+            cache = tmp_path / f"cache-{missed}"
+            cache.mkdir()
+            mark = {"state": "done", "compile_ms": 1e6, "concurrent_compiles": 3, "cache": str(cache)}
+            before = ahead.cache_entries(cache)
+
+            def run():
+                if missed:
+                    (cache / "new-key").mkdir(exist_ok=True)
+            run.built_ahead, run.ahead_missed = mark, lambda: ahead.cache_entries(cache) != before
+            return run
+        return run_config
+    hit = backends.compiled(build(False), {"x": 1}, "cpu")
+    assert hit.compile_ms >= 1e6 and backends.ahead_fields(hit) == {"compiled": "ahead", "concurrent_compiles": 3}
+    miss = backends.compiled(build(True), {"x": 1}, "cpu")
+    assert miss.compile_ms < 1e6 and backends.ahead_fields(miss) == {"compiled": "ahead-missed",
+                                                                    "concurrent_compiles": 3}
+    tried = [{"compile_ms": 7.0, "compiled": "ahead-missed"}, {"compile_ms": 5.0}]
+    assert backends.first_cold(tried) == 5.0  # the cold compile is one compiled alone, never the pool's time
 
 
 def test_a_config_the_pool_has_not_got_is_compiled_by_the_worker(tmp_path):
@@ -62,6 +89,24 @@ def test_the_verdict_compares_the_cold_first_config_compile():
     assert row[3:6] == ["1000", "4000", verdict.x(4.0)]
 
 
+TRITON_HIT = """
+import json, os, sys
+from pathlib import Path
+import triton
+from bench.core import ops
+from bench.core.triton_launch import cuda_target, launches, source_of
+from bench.run import ahead
+spec, shape, config, cache = ops.load_spec("matmul"), json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+os.environ["TRITON_CACHE_DIR"] = cache
+target = cuda_target("sm_90a")
+before = ahead.cache_entries(cache)
+# bound on real tensors, as a launch binds them (here on the CPU: the same shapes, strides, alignment)
+for kernel, args, kwargs in launches(spec, "triton-best", shape, "bf16", config, "sm_90a", device="cpu"):
+    source, options = source_of(kernel, args, kwargs, target)
+    triton.compile(source, target=target, options=options)
+print(json.dumps({"before": before, "after": ahead.cache_entries(cache)}))
+"""
+
 WORKER_SIDE = """
 import json, os, sys
 from pathlib import Path
@@ -82,10 +127,10 @@ print(json.dumps({"mark": mark, "before": before, "after": sorted(str(p) for p i
 def test_the_worker_loads_what_the_pool_built(tmp_path):
     from bench.run.ahead_pool import CompileAhead
 
-    pool = CompileAhead(tmp_path, 1, "autotune:2", arch=None, target=HOPPER)
+    pool = CompileAhead(tmp_path, 1, "autotune:2", arch="sm_90a", target=HOPPER)
     try:
-        assert pool.submit([(MATMUL, ["tilelang-best", "triton-best", "torch"], "bf16", SHAPE)]) == 1
-        assert pool.submit([(MATMUL, ["tilelang-best"], "bf16", SHAPE)]) == 0  # queued once
+        assert pool.submit([(MATMUL, ["tilelang-best", "triton-best", "torch"], "bf16", SHAPE)]) == 2
+        assert pool.submit([(MATMUL, ["tilelang-best", "triton-best"], "bf16", SHAPE)]) == 0  # queued once
         pool.wait()
     finally:
         pool.close()
@@ -97,3 +142,13 @@ def test_the_worker_loads_what_the_pool_built(tmp_path):
     seen = json.loads(p.stdout.strip().splitlines()[-1])
     assert seen["mark"]["state"] == "done" and seen["mark"]["compile_ms"] > 0 and seen["mark"]["concurrent_compiles"] == 1
     assert seen["before"] and seen["after"] == seen["before"]  # a load from the cache: nothing new compiled
+
+    # Triton: the pool's build is what a launch of that config asks Triton's cache for
+    mark = ahead.compiled_ahead(MATMUL, "triton-best", "bf16", SHAPE, config, folder=str(tmp_path))
+    assert mark["state"] == "done" and mark["compile_ms"] > 0 and ahead.cache_entries(mark["cache"])
+    p = subprocess.run([sys.executable, "-c", TRITON_HIT, json.dumps(SHAPE), json.dumps(config), mark["cache"]],
+                       cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"},
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    seen = json.loads(p.stdout.strip().splitlines()[-1])
+    assert seen["before"] and seen["after"] == seen["before"]  # a hit: nothing new compiled

@@ -1,7 +1,8 @@
 """`dslbench inspect`: both DSLs' kernels compile for Hopper without a GPU, and the 16-bit and
 fp8 dot kernels really use Hopper's warpgroup MMA (HGMMA, QGMMA), not a silent fallback to HMMA.
 
-The compiling tests need the `inspect` extra (nvcc from the CUDA wheels); without it they skip
+Each op is compiled at its GPU dtypes and one other dtype drawn by DSLBENCH_FUZZ_SEED (CI: a
+fixed seed); `python -m bench inspect --arch sm_90a` compiles every dtype. The compiling tests need the `inspect` extra (nvcc from the CUDA wheels); without it they skip
 and say so. The parsing and error tests run everywhere.
 """
 import json
@@ -13,7 +14,7 @@ from bench import cli, inspect as compile_report
 from bench.core import ops
 from bench.inspect import sass, table, toolchain, worker
 from bench.core.records import load
-from tests.conftest import COMPILE_GROUP, DEVICE, compiled
+from tests.conftest import COMPILE_GROUP, DEVICE, SAMPLE_SEED, compiled
 
 pytestmark = COMPILE_GROUP
 
@@ -141,13 +142,33 @@ def test_mixed_cuda_releases_are_refused(monkeypatch):
 
 # --- compiling: the inspect extra -----------------------------------------------------------
 
+def compiled_dtypes(spec, seed=SAMPLE_SEED):
+    """The dtypes of an op compiled here: its GPU dtypes, and one of the others (fp32, fp16:
+    what a user may ask a GPU for) drawn by the seed, a different one as the seed changes;
+    `python -m bench inspect --arch sm_90a` compiles them all."""
+    gpu = list(getattr(spec, "GPU_DTYPES", None) or spec.DTYPES)
+    others = [d for d in spec.DTYPES if d not in gpu]
+    return gpu + ([others[(seed + len(spec.NAME)) % len(others)]] if others else [])
+
+
+COMPILED_DTYPES = {op: compiled_dtypes(ops.load_spec(op)) for op in ops.OPS}
+
+
 @pytest.fixture(scope="module")
 def records():
-    """Every op x dtype x DSL for sm_90a (one config per dtype, a different one each), and
-    matmul fp16 for sm_80 (no warpgroup MMA there), compiled in one go."""
-    job_list = compile_report.jobs(arch_text="sm_90a", every_config=False)
+    """Every op x DSL for sm_90a at its GPU dtypes and one other (one config per dtype, a
+    different one each), and matmul fp16 for sm_80 (no warpgroup MMA there), in one go."""
+    job_list = [j for j in compile_report.jobs(arch_text="sm_90a", every_config=False)
+                if j["dtype"] in COMPILED_DTYPES[j["op"]]]
     job_list += compile_report.jobs("matmul", dtype_text="fp16", arch_text="sm_80", every_config=False)
     return compiled(job_list)
+
+
+def test_each_op_compiles_its_gpu_dtypes_and_a_drawn_other():
+    matmul = ops.load_spec("matmul")
+    drawn = {compiled_dtypes(matmul, seed)[-1] for seed in range(4)}
+    assert drawn == {"fp32", "fp16"} and all(compiled_dtypes(matmul, seed)[0] == "bf16" for seed in range(4))
+    assert compiled_dtypes(ops.load_spec("fp8_gemm")) == ["e4m3"]
 
 
 def uses_warpgroup_mma(record):
@@ -157,7 +178,7 @@ def uses_warpgroup_mma(record):
 @needs_extra
 def test_every_kernel_of_both_dsls_compiles_for_sm_90a(records):
     hopper = [r for r in records if r["arch"] == "sm_90a"]
-    expected = {(op, d, b) for op in ops.OPS for d in ops.load_spec(op).DTYPES for b in ops.dsl_backends(ops.load_spec(op))}
+    expected = {(op, d, b) for op in ops.OPS for d in COMPILED_DTYPES[op] for b in ops.dsl_backends(ops.load_spec(op))}
     assert {(r["op"], r["dtype"], r["backend"]) for r in hopper} == expected
     for r in hopper:
         where = f"{r['op']} {r['backend']} {r['dtype']} {r['config']}"
@@ -171,7 +192,8 @@ def test_every_kernel_of_both_dsls_compiles_for_sm_90a(records):
     assert DEVICE == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
-DOT_BACKENDS = [(op, dtype, b) for op, dtype in DOT_KERNELS for b in ops.dsl_backends(ops.load_spec(op))]
+DOT_BACKENDS = [(op, dtype, b) for op, dtype in DOT_KERNELS if dtype in COMPILED_DTYPES[op]
+                for b in ops.dsl_backends(ops.load_spec(op))]
 
 
 @needs_extra

@@ -13,9 +13,9 @@ import pytest
 
 from bench.core import ops
 from bench.run import runner
-from tests.conftest import DEVICE
+from tests.conftest import DEVICE, SAMPLE_SEED
 
-SEED = int(os.environ.get("DSLBENCH_FUZZ_SEED", "20261203"))
+SEED = SAMPLE_SEED
 PER_OP = int(os.environ.get("DSLBENCH_FUZZ_SHAPES", "1"))
 PRIMES = (1, 2, 3, 5, 7, 11, 13, 17, 31, 37, 61, 67, 97, 127, 131)
 

@@ -1,24 +1,27 @@
 """Compile ahead, the timing worker's side (the pool itself: bench/run/ahead_pool.py): while
 the GPU times one group, a pool of processes (one per core, less one: the timing worker keeps
-its own) builds TileLang's configs of the groups that follow into a kernel cache the timing
-worker then loads from.
+its own) builds the configs of the groups that follow, for both DSLs alike, into caches the
+timing worker then loads from: TileLang's kernel cache, and Triton's disk cache, one folder per
+config.
 
 What stays fair (README: On a GPU): each kernel's *first* config is never compiled ahead. The
 timing worker compiles it itself, cold (TileLang's cache off, Triton's in a fresh folder), on
 the core the pool leaves free, for both DSLs alike: that is the record's `cold_compile_ms`,
-which the verdict compares. The other configs of a TileLang kernel come from the pool: their
-compile time is the pool's, measured there while others compiled too, and their autotune
-entries say so (`compiled: "ahead"`, `concurrent_compiles`).
+which the verdict compares. The other configs come from the pool: their compile time is the
+pool's, measured there while others compiled too, and their autotune entries say so
+(`compiled: "ahead"`, `concurrent_compiles`).
 
-Triton's configs are compiled in the timing worker, one after another, as before: Triton's JIT
-keys its cache on the live arguments' specialization in the process that launches, which
-another process cannot reproduce without launching, and its compiles are the short ones
-(about 1 s a config against TileLang's 3-7 s on sm_90a).
+Triton's JIT keys its cache on the launch's bound arguments (signature, constexprs, 16-byte
+alignment and divisibility), which the pool reproduces without a launch: `dslbench inspect`'s
+binder on the wrapper's launch arguments, on meta tensors (bench/inspect/triton_build.py). The
+worker points Triton's cache at the config's folder; should its launch compile after all (a
+key the pool did not reproduce), the folder gains an entry, and the entry says
+`compiled: "ahead-missed"` with the worker's own compile time.
 
 A config is compiled ahead once: the pool marks each (kernel, shape, dtype, config) queued,
 then done with its compile time, in the ahead folder; the timing worker waits for a queued one
-to be done (it compiles it itself if the pool failed), then compiles with TileLang's cache on:
-a load of what the pool built.
+to be done (it compiles it itself if the pool failed), then compiles with TileLang's cache on,
+or Triton's pointed at the pool's folder: a load of what the pool built.
 """
 import hashlib
 import json
@@ -62,15 +65,29 @@ def read_mark(folder, name):
 
 
 def ahead_configs(spec, backend, dtype, config):
-    """The configs of a TileLang backend that the pool compiles: those an autotune tries, less
-    the first (compiled cold by the timing worker); none when only one config runs."""
-    from bench.core.ops import split_backend
+    """The configs of a DSL backend that the pool compiles: those an autotune tries, less the
+    first (compiled cold by the timing worker); none when only one config runs."""
+    from bench.core.ops import DSLS, split_backend
 
     dsl, track = split_backend(backend)
-    if dsl != "tilelang" or not (isinstance(config, str) and config.startswith("autotune")):
+    if dsl not in DSLS or not (isinstance(config, str) and config.startswith("autotune")):
         return []
     count = int(config.partition(":")[2] or 0) or None
     return spec.configs_for(dtype, track)[:count][1:]
+
+
+def triton_cache(folder, name):
+    """The folder of Triton's disk cache the pool compiles one config into."""
+    return Path(folder) / "triton" / name
+
+
+def cache_entries(folder):
+    """What a Triton cache folder holds (one entry per compiled kernel): a launch that compiles
+    adds one."""
+    try:
+        return sorted(p.name for p in Path(folder).iterdir())
+    except OSError:
+        return []
 
 
 def compiled_ahead(spec, backend, dtype, shape, config, folder=None):

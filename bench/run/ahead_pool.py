@@ -1,42 +1,67 @@
 """The compile-ahead pool (bench/run/ahead.py says what it does and what stays fair): processes
-that build TileLang's configs into the shared cache and mark each done. Apart from ahead.py,
+that build both DSLs' configs into the caches the timing worker loads from (TileLang's shared
+kernel cache; one Triton cache folder per config) and mark each done. Apart from ahead.py,
 which the timing worker imports, because this side needs the backends and the worker."""
+import functools
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.run.ahead import ahead_configs, key, read_mark, write_mark
+from bench.run.ahead import ahead_configs, key, read_mark, triton_cache, write_mark
 
 
 def init(folder, parent):
-    """A pool process: TileLang's kernel cache in the shared folder; it ends with its parent."""
+    """A pool process: TileLang's kernel cache in the shared folder; Triton compiled for the GPU,
+    never interpreted; it ends with its parent."""
     from bench.run.worker import die_with_parent
 
     os.environ["TILELANG_CACHE_DIR"] = str(Path(folder) / "tilelang")
+    os.environ.pop("TRITON_INTERPRET", None)  # before any kernel module is imported
     die_with_parent(parent)
 
 
+@functools.lru_cache(maxsize=None)
+def triton_warmed_up(arch):
+    """The arch, Triton's one-time setup for it paid once per pool process (as the timing
+    worker's warm-up does), not by the first config this process compiles."""
+    from bench.core.triton_launch import cuda_target, warm_up
+
+    warm_up(cuda_target(arch))
+    return arch
+
+
 def compile_one(folder, name, spec_name, backend, dtype, shape, config, arch, target, concurrent):
-    """Build one config into the cache; its mark says done with the compile time, or failed."""
+    """Build one config into its cache; its mark says done with the compile time (and, for
+    Triton, the cache folder), or failed."""
     import importlib
 
-    from bench.run.backends import tilelang_compile
+    from bench.core.ops import split_backend
 
-    spec = importlib.import_module(spec_name)
-    t0 = time.perf_counter()
+    done = {"state": "done", "concurrent_compiles": concurrent}
     try:
-        tilelang_compile(spec, backend, dtype, shape, config, arch, target, cache=True)
+        spec = importlib.import_module(spec_name)
+        if split_backend(backend)[0] == "triton":
+            from bench.core.triton_launch import compile_into_cache
+
+            done["cache"] = str(triton_cache(folder, name))
+            triton_warmed_up(arch)
+            t0 = time.perf_counter()
+            compile_into_cache(spec, backend, shape, dtype, config, arch, done["cache"])
+        else:
+            from bench.run.backends import tilelang_compile
+
+            t0 = time.perf_counter()
+            tilelang_compile(spec, backend, dtype, shape, config, arch, target, cache=True)
     except Exception as exc:  # the timing worker compiles it itself and records the error there
         write_mark(folder, name, {"state": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300]})
         return
-    write_mark(folder, name, {"state": "done", "compile_ms": (time.perf_counter() - t0) * 1e3,
-                              "concurrent_compiles": concurrent})
+    write_mark(folder, name, {**done, "compile_ms": (time.perf_counter() - t0) * 1e3})
 
 
 class CompileAhead:
-    """The pool: submit(groups) queues the TileLang configs of those groups, in order."""
+    """The pool: submit(groups) queues the configs of those groups' DSL backends, in order."""
 
     def __init__(self, folder, workers, config="autotune", arch=None, target="cuda"):
         self.folder, self.workers, self.config, self.arch, self.target = str(folder), workers, config, arch, target
