@@ -12,6 +12,8 @@ from bench.core import ops
 from bench.results import codesize
 from bench.results.report import write as write_report
 
+pytestmark = pytest.mark.xdist_group("report")  # one worker: cpu_report's run is made once, not once per worker
+
 SHAPES = [{"M": 33, "N": 20, "K": 17}]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
