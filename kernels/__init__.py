@@ -1,8 +1,38 @@
 """The kernels dslbench compares: one folder per op (its spec, then one file per DSL)."""
+import contextlib
 import importlib.util
 
 SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 (sm_90) block may use
 GRID_YZ_MAX = 65535  # CUDA's largest grid along y and z (x takes 2^31 - 1)
+
+
+COMPILING_FOR = []  # the CUDA arch a launch on meta tensors is compiled for (compiling_for), innermost last
+
+
+@contextlib.contextmanager
+def compiling_for(arch):
+    """While a wrapper's launches are caught (on meta or CPU tensors) to compile them for `arch`
+    (sm_90a) without that GPU (`dslbench inspect`, the compile-ahead pool), cuda_major says
+    that arch's."""
+    COMPILING_FOR.append(arch)
+    try:
+        yield
+    finally:
+        COMPILING_FOR.pop()
+
+
+def cuda_major(device):
+    """The compute capability major of the GPU a launch on `device` targets: the device's own
+    (9 on an H100), the arch its launches are being compiled for (compiling_for; sm_100a: 10),
+    else 0 (the CPU paths, an AMD arch): what a wrapper picks its code path by (warp
+    specialization)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0]
+    arch = COMPILING_FOR[-1] if COMPILING_FOR else ""
+    digits = "".join(ch for ch in arch if ch.isdigit()) if arch.startswith("sm_") else ""
+    return int(digits) // 10 if digits else 0
 
 
 def grid_refusal(**programs):

@@ -96,12 +96,15 @@ import triton
 from bench.core import ops
 from bench.core.triton_launch import cuda_target, launches, source_of
 from bench.run import ahead
+from kernels import compiling_for
 spec, shape, config, cache = ops.load_spec("matmul"), json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 os.environ["TRITON_CACHE_DIR"] = cache
 target = cuda_target("sm_90a")
 before = ahead.cache_entries(cache)
 # bound on real tensors, as a launch binds them (here on the CPU: the same shapes, strides, alignment)
-for kernel, args, kwargs in launches(spec, "triton-best", shape, "bf16", config, "sm_90a", device="cpu"):
+with compiling_for("sm_90a"):
+    found = launches(spec, "triton-best", shape, "bf16", config, "sm_90a", device="cpu")
+for kernel, args, kwargs in found:
     source, options = source_of(kernel, args, kwargs, target)
     triton.compile(source, target=target, options=options)
 print(json.dumps({"before": before, "after": ahead.cache_entries(cache)}))

@@ -114,6 +114,17 @@ def test_best_track_is_tma_in_and_out_without_spills_and_wide_mma(records, op, d
 
 
 @needs_extra
+def test_triton_best_matmul_is_warp_specialized_at_its_headline_tile(records):
+    """128x256 at 256 consumer threads: Triton's Hopper partitioner makes a TMA producer
+    warpgroup and two consumers (384 threads), registers rebalanced by setmaxnreg."""
+    from bench.inspect import claims
+
+    r = find(records, "matmul", "best", "triton")
+    assert r["config"]["threads"] == 256 and r["metrics"]["threads"] == 384, r["metrics"]["threads"]
+    assert claims.record_problems(["warp specialization", "setmaxnreg", "no spills"], [], r) == []
+
+
+@needs_extra
 @pytest.mark.parametrize("op", ["matmul", "fp8_gemm"])
 def test_matched_track_is_one_code_path_in_both_dsls(records, op):
     pair = find(records, op, "matched", "triton"), find(records, op, "matched", "tilelang")

@@ -163,6 +163,42 @@ def test_best_track_falls_back_to_pointers_where_tma_cannot_address_the_operands
     assert run_kernel("triton-best", inputs, outputs, {}, config, aligned, "float16") == "tma"
 
 
+def test_best_triton_is_warp_specialized_on_hopper_for_two_consumer_warpgroups_in_16_bit(monkeypatch):
+    """launch_options: Hopper's partitioner for TMA, 16-bit, 256-thread configs (4 warps: it
+    makes a producer and two consumer warpgroups); Blackwell's flattened loop; else pipelined."""
+    from kernels.matmul import triton_best
+
+    def options(major, tma=True, threads=256, element_size=2):
+        monkeypatch.setattr(triton_best, "cuda_major", lambda device: major)
+        return triton_best.launch_options(torch.device("meta"), tma, threads, 3, element_size)
+    hopper, path = options(9)
+    assert path == "tma-ws" and hopper["num_warps"] == 4 and not hopper["FLATTEN"] and hopper["DEVICE_DESCRIPTORS"]
+    assert options(9, threads=128)[1] == options(9, element_size=4)[1] == options(0)[1] == "tma"
+    assert options(9, threads=128)[0]["num_warps"] == 4 and options(9, element_size=4)[0]["num_warps"] == 8
+    blackwell, path = options(10, threads=128)
+    assert path == "tma-ws" and blackwell["FLATTEN"] and not blackwell["DEVICE_DESCRIPTORS"] and blackwell["num_warps"] == 4
+    assert options(9, tma=False)[1] == "pointers"
+
+
+@pytest.mark.parametrize("split_k", [1, 4])
+def test_best_triton_device_side_descriptors_are_right(split_k, monkeypatch):
+    """The Hopper warp-specialized path builds its TMA descriptors in the kernel (A, B, C or the
+    3-D split-K partials): run here by the interpreter (which takes no warp specialization),
+    on a ragged shape, against the float64 reference."""
+    if DEVICE != "cpu":
+        pytest.skip("the device's own arch picks the path on a GPU")
+    module = backends.load_triton(spec, "triton-best", DEVICE)
+    monkeypatch.setattr(module, "cuda_major", lambda device: 9)
+    shape, dtype = dict(M=136, N=264, K=200), "fp16"
+    config = dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256, split_k=split_k)
+    inputs = spec.make_inputs(shape, dtype, seed=11, device=DEVICE)
+    outputs = spec.make_outputs(shape, dtype, DEVICE)
+    scratch = spec.workspace(shape, dtype, config, DEVICE)
+    assert module.matmul(*inputs.values(), *outputs.values(), **scratch, **config) == "tma-ws"
+    result = check.compare(outputs, spec.reference(inputs), spec.TOLERANCE[dtype])
+    assert result["passed"], result["reason"]
+
+
 def test_inputs_are_seeded_random_and_outputs_poisoned():
     shape = dict(M=8, N=9, K=10)
     a = spec.make_inputs(shape, "fp32", seed=3)

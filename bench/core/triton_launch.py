@@ -7,7 +7,9 @@ them into the signature, constexprs and specialization attributes (16-byte align
 equal to 1 or divisible by 16) that the JIT would compile on a GPU: the source triton.compile
 gets and keys its disk cache on. `dslbench inspect` compiles it for any arch
 (bench/inspect/triton_build.py); the compile-ahead pool compiles it into the cache a timing
-worker's JIT then loads from (bench/run/ahead_pool.py). No per-op code.
+worker's JIT then loads from (bench/run/ahead_pool.py). Both call the wrapper inside
+kernels.compiling_for(arch), so that it takes the code path a launch on that GPU takes. No
+per-op code.
 """
 import os
 
@@ -71,21 +73,6 @@ def source_of(kernel, args, kwargs, target):
     bound, specialization, options = binder(*args, **kwargs)
     options, signature, constexprs, attrs = kernel._pack_args(backend, kwargs, bound, specialization, options)
     return ASTSource(kernel, signature, constexprs, attrs), options.__dict__
-
-
-def compile_into_cache(spec, backend, shape, dtype, config, arch, cache):
-    """Compile every kernel the wrapper launches on a GPU of CUDA arch `arch` (sm_90a) into
-    Triton's disk cache at `cache`, as the JIT of such a launch would compile them: a JIT
-    pointed at that folder then loads them instead of compiling."""
-    import triton
-
-    target = cuda_target(arch)
-    os.environ["TRITON_CACHE_DIR"] = str(cache)
-    for kernel, args, kwargs in launches(spec, backend, shape, dtype, config, arch):
-        source, options = source_of(kernel, args, kwargs, target)
-        triton.compile(source, target=target, options=options)
-
-
 
 
 def cuda_target(arch):

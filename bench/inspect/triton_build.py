@@ -12,6 +12,7 @@ import time
 
 from bench.core import triton_launch
 from bench.core.triton_launch import launches, source_of
+from kernels import compiling_for
 
 
 def compile_triton(spec, backend, shape, dtype, config, arch):
@@ -19,7 +20,9 @@ def compile_triton(spec, backend, shape, dtype, config, arch):
     ([(cubin, ptxas log, {kernel name: threads, dynamic shared memory})], facts); for an AMD
     arch the amdgcn assembly stands where the cubin does (facts["source"] says which)."""
     parts, compile_ms = [], 0.0
-    for kernel, args, kwargs in launches(spec, backend, shape, dtype, config, arch.name):
+    with compiling_for(arch.name):  # the code path a launch on that GPU takes
+        found = launches(spec, backend, shape, dtype, config, arch.name)
+    for kernel, args, kwargs in found:
         binary, log, name, facts, ms = compile_launch(kernel, args, kwargs, arch)
         parts.append((binary, log, {name: facts}))
         compile_ms += ms

@@ -32,6 +32,25 @@ def triton_warmed_up(arch):
     return arch
 
 
+def compile_into_cache(spec, backend, shape, dtype, config, arch, cache):
+    """Compile every Triton kernel the wrapper launches on a GPU of CUDA arch `arch` (sm_90a)
+    into Triton's disk cache at `cache`, as the JIT of such a launch would compile them (the
+    launch bound on meta tensors: bench/core/triton_launch.py): a JIT pointed at that folder
+    then loads them instead of compiling."""
+    import triton
+
+    from bench.core.triton_launch import cuda_target, launches, source_of
+    from kernels import compiling_for
+
+    target = cuda_target(arch)
+    os.environ["TRITON_CACHE_DIR"] = str(cache)
+    with compiling_for(arch):
+        found = launches(spec, backend, shape, dtype, config, arch)
+    for kernel, args, kwargs in found:
+        source, options = source_of(kernel, args, kwargs, target)
+        triton.compile(source, target=target, options=options)
+
+
 def compile_one(folder, name, spec_name, backend, dtype, shape, config, arch, target, concurrent):
     """Build one config into its cache; its mark says done with the compile time (and, for
     Triton, the cache folder), or failed."""
@@ -43,8 +62,6 @@ def compile_one(folder, name, spec_name, backend, dtype, shape, config, arch, ta
     try:
         spec = importlib.import_module(spec_name)
         if split_backend(backend)[0] == "triton":
-            from bench.core.triton_launch import compile_into_cache
-
             done["cache"] = str(triton_cache(folder, name))
             triton_warmed_up(arch)
             t0 = time.perf_counter()

@@ -31,6 +31,7 @@ import triton.language as tl
 from triton.tools.tensor_descriptor import TensorDescriptor
 
 # the config list both DSLs share; the workspace both take (spec.workspace, best track)
+from kernels import cuda_major
 from kernels.fp8_gemm.spec import (BLOCK, COMBINE_M, COMBINE_N, CONFIGS, GROUP_M, TMA_ALIGN,  # noqa: F401
                                    num_sms, padded_rows, tma_store_compatible)
 from kernels.fp8_gemm.spec import workspace as shared_workspace
@@ -136,7 +137,7 @@ def splitk_sum_kernel(partial_ptr, c_ptr, M, N, SPLIT_K: tl.constexpr, BLOCK_M: 
 
 def warp_specialize(device):
     """Triton warp-specializes its persistent loop on Blackwell (sm_100+) only (see above)."""
-    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 10
+    return cuda_major(device) >= 10
 
 
 def fp8_gemm(a, sa, b, sb, c, sa_t, partial=None, *, block_M, block_N, num_stages, threads, split_k):

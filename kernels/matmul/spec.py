@@ -34,10 +34,11 @@ CONFIGS = {
         dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128, split_k=4),
         dict(block_M=64, block_N=64, block_K=128, num_stages=4, threads=128, split_k=8),
     ],
+    # (bf16 is inspected at the third config, fp16 at the second: a 256- and a 128-thread tile)
     "best": [
         dict(block_M=128, block_N=256, block_K=64, num_stages=3, threads=256, split_k=1),
-        dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256, split_k=1),
         dict(block_M=64, block_N=128, block_K=64, num_stages=6, threads=128, split_k=1),
+        dict(block_M=128, block_N=128, block_K=64, num_stages=4, threads=256, split_k=1),
         dict(block_M=64, block_N=128, block_K=64, num_stages=4, threads=128, split_k=4),
         dict(block_M=64, block_N=64, block_K=128, num_stages=4, threads=128, split_k=8),
     ],
