@@ -65,6 +65,7 @@ def test_a_claim_the_sass_contradicts_fails():
     assert claims.record_problems(["TMA load", "warp specialization", "HGMMA 64x128", "no spills"], ["cp.async"],
                                   good) == []
     assert len(claims.record_problems(["TMA store"], [], good)) == 1  # no UTMASTG
+    assert len(claims.record_problems(["stmatrix"], [], good)) == 1  # no STSM: O staged element by element
     assert len(claims.record_problems(["HGMMA 64x256"], [], good)) == 1  # another MMA shape
     assert len(claims.record_problems([], ["TMA load"], good)) == 1  # denied, yet there
     # all threads compute: no producer warpgroup on top of the config's threads

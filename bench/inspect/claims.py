@@ -50,6 +50,7 @@ TECHNIQUES = {
     "TMA store": ("UTMASTG", lambda m, c: sass(m, "UTMASTG")),
     "cp.async": ("LDGSTS", lambda m, c: sass(m, "LDGSTS")),
     "setmaxnreg": ("USETMAXREG", lambda m, c: sass(m, "USETMAXREG")),
+    "stmatrix": ("STSM", lambda m, c: sass(m, "STSM")),  # a fragment copied to shared memory whole
     # warp roles: a producer warpgroup on top of the threads the config computes with (both
     # DSLs add one on Hopper: TileLang's lowering, Triton's partitioner)
     "warp specialization": ("more threads than the config's (a producer warpgroup)",
@@ -64,6 +65,7 @@ PROSE = {
     r"\bTMA\b": ("TMA load", "TMA store"),
     r"warp.speciali": ("warp specialization",),
     r"setmaxnreg": ("setmaxnreg",),
+    r"stmatrix|\bSTSM\b": ("stmatrix",),
     r"cp\.async|LDGSTS": ("cp.async",),
     r"\bspill": ("no spills",),
     r"wgmma|HGMMA|QGMMA|warpgroup MMA": ("HGMMA", "QGMMA"),

@@ -6,9 +6,10 @@ Techniques:
 - TMA and warp specialization, TileLang's defaults on Hopper: each T.copy of a global tile
   into shared memory becomes a TMA load (UTMALDG) issued by a producer warpgroup TileLang adds
   to the block, with mbarriers between it and the consumer warpgroups (the config's threads:
-  two of 64 query rows each), registers rebalanced between them (setmaxnreg). O is staged in
-  shared memory and leaves from there by plain stores: TileLang 0.1.15 lowers that copy to
-  STS/STG, not a TMA store, at prefill (Triton's best has one); the decode pass's partials do
+  two of 64 query rows each), registers rebalanced between them (setmaxnreg). O is scaled by
+  1/l in its accumulator fragment, copied whole into shared memory (stmatrix, as TileLang's
+  examples do) and leaves from there by plain stores: TileLang 0.1.15 lowers that copy to
+  STG, not a TMA store, at prefill (Triton's best has one); the decode pass's partials do
   leave by TMA store.
 - Softmax in base 2 with the scale folded in: p = exp2(s · scale·log2(e) - m), one FMA and
   one exp2 per score; the row max is taken on the raw scores and scaled once per row; fast
@@ -37,7 +38,7 @@ Head dims: padded to the next power of two (spec.padded_head_dim); T.copy zero-f
 padded columns and ragged rows and clips the stores; the tiles shrink for the largest head
 dims (spec.fit). The shape is part of the kernel (TileLang specializes on it).
 
-SASS on sm_90a: TMA load, warp specialization, setmaxnreg, HGMMA 64x64, no spills. Not: TMA store.
+SASS on sm_90a: TMA load, warp specialization, setmaxnreg, HGMMA 64x64, stmatrix, no spills. Not: TMA store.
 
 SASS on sm_90a at decode: 2 kernels, TMA load, TMA store, setmaxnreg, no spills.
 """
@@ -155,7 +156,8 @@ def prefill_kernel(shape, dtype, c, qk_scale):
             for i in T.Parallel(block_M):
                 alpha[i] = T.if_then_else(l_i[i] > 0, 1.0 / l_i[i], 0.0)  # reusing alpha as 1 / l
             for i, j in T.Parallel(block_M, Dp):
-                O_shared[i, j] = acc_o[i, j] * alpha[i]
+                acc_o[i, j] *= alpha[i]  # scaled in registers, then one fragment copy (STSM) and a TMA store
+            T.copy(acc_o, O_shared)
             T.copy(O_shared, O[bz, by, bx * block_M, 0])
             for i in T.Parallel(block_M):  # natural-log lse, reusing l_tile
                 l_tile[i] = T.if_then_else(l_i[i] > 0, (m_i[i] + T.log2(l_i[i])) * LN2, T.infinity(ACCUM))
