@@ -151,10 +151,12 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                             T.barrier_arrive(p_ready)
                             T.gemm(P_local, KV_l[stage], acc_o_l)
                             T.barrier_arrive(free[stage])
-                T.copy(l_i, l_shared)
+                for h in T.Parallel(BLOCK_H):  # one reciprocal per row (reusing alpha); no valid slot: 0
+                    alpha[h] = inverse(l_i[h])
+                T.copy(alpha, l_shared)  # 1 / l for consumer 1
                 T.barrier_arrive(l_ready)
                 for h, d in T.Parallel(BLOCK_H, HALF):  # no valid slot: acc_o = 0, o = 0
-                    acc_o_l[h, d] *= inverse(l_i[h])
+                    acc_o_l[h, d] *= alpha[h]
                 for h in T.Parallel(BLOCK_H):
                     l_tile[h] = (m_i[h] + T.log2(l_i[h])) * LN2  # natural-log lse, reusing l_tile
                 if partial:
@@ -176,7 +178,7 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                             T.barrier_arrive(free[stage])
                 T.barrier_wait(l_ready, 0)
                 for h, d in T.Parallel(BLOCK_H, HALF):
-                    acc_o_r[h, d] *= inverse(l_shared[h])
+                    acc_o_r[h, d] *= l_shared[h]
                 if partial:
                     T.copy(acc_o_r, O[bz, bx, split, h0:h0 + BLOCK_H, HALF:D_V])
                 else:
