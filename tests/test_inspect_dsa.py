@@ -113,6 +113,14 @@ def split_once(k, block_N):
 
 
 @needs_extra
+def test_best_tilelang_sparse_mla_takes_one_reciprocal_per_row_not_per_element(kernels):
+    """1 / l once per row (a thread holds a few rows of the 64-head tile), handed to the other
+    consumer; one per output element was 128 MUFU.RCP."""
+    mla = role(kernels[("tilelang", "best")], "sparse_mla")
+    assert 0 < mla["sass"].get("MUFU.RCP", 0) <= 8, mla["sass"].get("MUFU.RCP")
+
+
+@needs_extra
 def test_best_triton_sparse_mla_computes_the_score_tile_once(kernels):
     k = role(kernels[("triton", "best")], "sparse_mla")
     assert split_once(k, BEST_MLA["block_N"]), k["mma"]

@@ -17,7 +17,7 @@ from bench.inspect.toolchain import triton_tool
 # One SASS line: `/*0a30*/  @!P0 HGMMA.64x256x16.F32 R24, gdesc[UR4], ...`; group 1 the opcode.
 INSTRUCTION = re.compile(r"^\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*(?:\.[A-Za-z0-9_]+)*)")
 # Opcodes where the variant matters as much as the opcode (ARRIVE opens a wgmma batch).
-VARIANTS = ("WARPGROUP.ARRIVE",)
+VARIANTS = ("WARPGROUP.ARRIVE", "MUFU.RCP")  # also counted under their dotted names (MUFU.RCP: reciprocals)
 # Matrix instructions, kept with their shape and types too (HGMMA.64x256x16.F32.BF16): the
 # instruction shape is part of the code path (a 64x256 MMA vs two 64x128 ones).
 MMA_OPCODES = ("HGMMA", "QGMMA", "IGMMA", "HMMA", "QMMA", "IMMA", "UTCHMMA", "UTCQMMA", "UTCOMMA", "UTCIMMA")  # QMMA: Ada's fp8
