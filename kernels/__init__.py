@@ -6,7 +6,7 @@ SMEM_LIMIT = 227 * 1024  # bytes of shared memory one H100 (sm_90) block may use
 GRID_YZ_MAX = 65535  # CUDA's largest grid along y and z (x takes 2^31 - 1)
 
 
-COMPILING_FOR = []  # the CUDA arch a launch on meta tensors is compiled for (compiling_for), innermost last
+COMPILING_FOR = []  # the CUDA arch caught launches are compiled for (compiling_for), innermost last
 
 
 @contextlib.contextmanager
@@ -33,6 +33,14 @@ def cuda_major(device):
     arch = COMPILING_FOR[-1] if COMPILING_FOR else ""
     digits = "".join(ch for ch in arch if ch.isdigit()) if arch.startswith("sm_") else ""
     return int(digits) // 10 if digits else 0
+
+
+def descriptor_scratch(size, alignment, stream):
+    """Global memory for a Triton kernel's device-side TMA descriptors: the allocator its
+    wrapper gives triton.set_allocator."""
+    import torch
+
+    return torch.empty(size, dtype=torch.int8, device="cuda")
 
 
 def grid_refusal(**programs):

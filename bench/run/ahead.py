@@ -13,7 +13,7 @@ pool's, measured there while others compiled too, and their autotune entries say
 
 Triton's JIT keys its cache on the launch's bound arguments (signature, constexprs, 16-byte
 alignment and divisibility), which the pool reproduces without a launch: `dslbench inspect`'s
-binder on the wrapper's launch arguments, on meta tensors (bench/inspect/triton_build.py). The
+binder on the wrapper's launch arguments, on meta tensors (bench/core/triton_launch.py). The
 worker points Triton's cache at the config's folder; should its launch compile after all (a
 key the pool did not reproduce), the folder gains an entry, and the entry says
 `compiled: "ahead-missed"` with the worker's own compile time.

@@ -156,7 +156,7 @@ def prefill_kernel(shape, dtype, c, qk_scale):
             for i in T.Parallel(block_M):
                 alpha[i] = T.if_then_else(l_i[i] > 0, 1.0 / l_i[i], 0.0)  # reusing alpha as 1 / l
             for i, j in T.Parallel(block_M, Dp):
-                acc_o[i, j] *= alpha[i]  # scaled in registers, then one fragment copy (STSM) and a TMA store
+                acc_o[i, j] *= alpha[i]  # scaled in registers, then one fragment copy (STSM), then plain stores
             T.copy(acc_o, O_shared)
             T.copy(O_shared, O[bz, by, bx * block_M, 0])
             for i in T.Parallel(block_M):  # natural-log lse, reusing l_tile

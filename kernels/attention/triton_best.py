@@ -37,7 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels import dtypes
+from kernels import descriptor_scratch, dtypes
 from kernels.attention import spec
 from kernels.attention.spec import CONFIGS, default_scale  # noqa: F401  (the config list both DSLs share)
 
@@ -288,11 +288,6 @@ def tma_ready(t):
     return t.stride(-1) == 1 and t.data_ptr() % 16 == 0 and all(s * size % 16 == 0 for s in t.stride()[:-1])
 
 
-def scratch(size, alignment, stream):
-    """Global memory for the device-side TMA descriptors (triton.set_allocator)."""
-    return torch.empty(size, dtype=torch.int8, device="cuda")
-
-
 def launch_options(c, tma, single_loop, element_size):
     """The constexprs and launch options that choose the code path. Warp specialization when
     the loads go by TMA and the key loop is the kernel's only loop and only load site besides
@@ -326,7 +321,7 @@ def attention(q, k, v, o, lse, causal, block_M, block_N, num_stages, threads, sm
     scale = default_scale(D) if sm_scale is None else sm_scale
     assert scale > 0, "the row max is taken before scaling: the scale must be positive"
     if q.is_cuda:
-        triton.set_allocator(scratch)
+        triton.set_allocator(descriptor_scratch)
     config = dict(block_M=block_M, block_N=block_N, num_stages=num_stages, threads=threads)
     shape = dict(B=B, Hq=Hq, Hkv=Hkv, Sq=Sq, Skv=Skv, D=D, causal=int(causal))
     if spec.shape_class(shape) == "decode":

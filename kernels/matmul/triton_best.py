@@ -31,12 +31,11 @@ the wrapper returns which path ran ("tma-ws", "tma" or "pointers").
 
 SASS on sm_90a: TMA load, TMA store, warp specialization, setmaxnreg, HGMMA 64x128, no spills. Not: cp.async.
 """
-import torch
 import triton
 import triton.language as tl
 from triton.tools.tensor_descriptor import TensorDescriptor
 
-from kernels import cuda_major
+from kernels import cuda_major, descriptor_scratch
 # the config list both DSLs share; the split-K workspace both take (spec.workspace)
 from kernels.matmul.spec import (CONFIGS, COMBINE_M, COMBINE_N, GROUP_M, TMA_ALIGN, num_sms,  # noqa: F401
                                  tma_compatible, workspace)
@@ -135,11 +134,6 @@ def splitk_sum_kernel(partial_ptr, c_ptr, M, N, SPLIT_K: tl.constexpr, BLOCK_M: 
     tl.store(c_ptr + out, acc.to(c_ptr.dtype.element_ty), mask=inside)
 
 
-def scratch(size, alignment, stream):
-    """Global memory for the device-side TMA descriptors (triton.set_allocator)."""
-    return torch.empty(size, dtype=torch.int8, device="cuda")
-
-
 def launch_options(device, tma, threads, num_stages, element_size):
     """The constexprs and launch options that choose the code path, and its name. On Hopper,
     warp specialization where Triton's partitioner takes the kernel: TMA loads through
@@ -173,7 +167,7 @@ def matmul(a, b, c, partial=None, *, block_M, block_N, block_K, num_stages, thre
     args = (a, b, out)
     if options["DEVICE_DESCRIPTORS"]:
         if a.is_cuda:
-            triton.set_allocator(scratch)
+            triton.set_allocator(descriptor_scratch)
     elif tma:
         out_block = [block_M, block_N // SUBTILES] if split_k == 1 else [1, block_M, block_N // SUBTILES]
         args = (TensorDescriptor.from_tensor(a, [block_M, block_K]), TensorDescriptor.from_tensor(b, [block_K, block_N]),
