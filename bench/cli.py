@@ -158,7 +158,8 @@ def main(argv=None):
         if args.command == "inspect":
             from bench.inspect.command import cmd_inspect
 
-            return cmd_inspect(args)
+            every = args.suite == "headline" and args.configs == "all"
+            return cmd_inspect(args, headline_schedule if every else None)
         from bench.session import cmd_cases
 
         groups = shard(select(args), getattr(args, "shard", None))  # input errors before any kernel runs
@@ -240,6 +241,38 @@ def headline_groups(specs, names, dtypes, named):
     if not groups:
         raise UsageError("--suite headline: no headline case has the asked-for dtype")
     return groups
+
+
+GPU_MACHINE_CORES = 16  # the machine a short GPU window lends (README: On a GPU)
+
+
+def headline_schedule(records):
+    """`inspect --suite headline`'s last lines: its compiles as a GPU run with the compile-ahead
+    pool would do them (bench/run/ahead.schedule), from the compile times just measured (sm_90a)."""
+    import json
+
+    from bench.run import ahead
+
+    hopper = [r for r in records if r["arch"] == "sm_90a" and r["status"] == "compiled"]
+    if not hopper:
+        return []
+    seconds = {(r["op"], r["backend"], r["dtype"], json.dumps(r["shape"], sort_keys=True),
+                json.dumps(r["config"], sort_keys=True)): r["compile_ms"] / 1e3 for r in hopper}
+
+    def compile_s(spec, backend, dtype, shape, config):
+        return seconds[(spec.NAME, backend, dtype, json.dumps(dict(shape), sort_keys=True),
+                        json.dumps(config, sort_keys=True))]
+    names = sorted({r["backend"] for r in hopper})
+    specs = [ops.load_spec(op) for op in dict.fromkeys(r["op"] for r in hopper)]
+    groups = headline_groups(specs, names, None, False)
+    lines = [f"the headline in a GPU run (compile times above, {hopper[0]['concurrent_compiles']} at a time; "
+             "the GPU's own time not counted):"]
+    for processes in dict.fromkeys((ahead.workers_for(GPU_MACHINE_CORES), ahead.workers_for())):
+        plan = ahead.schedule(groups, compile_s, processes)
+        lines.append(f"  a pool of {processes} (a machine of {processes + 1 if processes else 'up to 2'} cores): "
+                     f"{plan['worker']} compiles in the timing worker, {plan['pool']} in the pool, "
+                     f"all built after {plan['end_s']:.0f} s ({plan['serial_s']:.0f} s one at a time)")
+    return lines
 
 
 def is_headline(group):

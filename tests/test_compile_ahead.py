@@ -34,6 +34,63 @@ def test_both_dsls_autotune_configs_after_the_first_are_built_ahead():
     assert ahead.ahead_configs(MATMUL, "torch", "bf16", "autotune") == []
 
 
+def test_a_kernels_cold_compile_is_measured_at_its_first_shape_only():
+    """The pool queues the first config too at a kernel's later shapes (the timing worker
+    measures that kernel's cold compile once, at its first group), and a group queued again
+    adds nothing."""
+    from bench.run.ahead_pool import CompileAhead
+
+    class Queue:
+        def __init__(self):
+            self.configs = []
+
+        def submit(self, fn, folder, name, spec_name, backend, dtype, shape, config, *rest):
+            self.configs.append((backend, shape["M"], config))
+
+    pool = CompileAhead.__new__(CompileAhead)
+    pool.folder, pool.workers, pool.config, pool.arch, pool.target = "", 3, "autotune", "sm_90a", "cuda"
+    pool.pool, pool.futures, pool.cold_at = Queue(), [], {}
+    configs = MATMUL.configs_for("bf16", "best")
+    small, large = dict(M=256, N=256, K=256), dict(M=512, N=256, K=256)
+    with pytest.MonkeyPatch.context() as mp:
+        marks = {}
+        mp.setattr("bench.run.ahead_pool.read_mark", lambda folder, name: marks.get(name))
+        mp.setattr("bench.run.ahead_pool.write_mark", lambda folder, name, mark: marks.__setitem__(name, mark))
+        assert pool.submit([(MATMUL, ["triton-best"], "bf16", small)]) == len(configs) - 1
+        assert pool.submit([(MATMUL, ["triton-best", "cublas"], "bf16", large)]) == len(configs)
+        assert pool.submit([(MATMUL, ["triton-best"], "bf16", small)]) == 0
+    assert ("triton-best", 256, configs[0]) not in pool.pool.configs
+    assert ("triton-best", 512, configs[0]) in pool.pool.configs
+    assert ahead.ahead_configs(MATMUL, "triton-best", "bf16", "autotune", cold_here=False) == configs
+
+
+@pytest.mark.parametrize("processes", [0, 1, 3, 15])
+def test_the_schedule_replays_the_pool_and_the_timing_worker(processes):
+    """ahead.schedule: one cold compile per kernel in the timing worker when there is a pool,
+    everything there without one; its end lies between the busiest side and one at a time."""
+    shapes = [dict(M=m, N=256, K=256) for m in (256, 512, 1024)]
+    names = ["triton-best", "tilelang-best", "triton-matched", "cublas"]
+    groups = [(MATMUL, names, "bf16", s) for s in shapes]
+    seconds = {}
+
+    def compile_s(spec, backend, dtype, shape, config):  # a different, repeatable time per compile
+        name = ahead.key(spec.__name__, backend, dtype, shape, config)
+        return seconds.setdefault(name, 1 + int(name[:4], 16) % 7)
+    plan = ahead.schedule(groups, compile_s, processes)
+    total = sum(len(MATMUL.configs_for("bf16", ops.split_backend(b)[1])) for b in names[:3]) * len(shapes)
+    assert plan["worker"] + plan["pool"] == total
+    assert plan["worker"] == (3 if processes else total)
+    assert plan["serial_s"] == sum(seconds.values())
+    assert plan["end_s"] <= plan["serial_s"]
+    if processes:
+        pooled = plan["serial_s"] - sum(compile_s(MATMUL, b, "bf16", shapes[0], MATMUL.configs_for("bf16", t)[0])
+                                        for b, t in (("triton-best", "best"), ("tilelang-best", "best"),
+                                                     ("triton-matched", "matched")))
+        assert plan["end_s"] >= pooled / processes
+    else:
+        assert plan["end_s"] == plan["serial_s"]
+
+
 def test_a_triton_config_whose_launch_compiled_after_all_says_so_with_its_own_time(tmp_path):
     """The worker's side of a Triton config built ahead: its cache folder gaining an entry
     in the first launch means the JIT compiled it (a key the pool did not reproduce)."""
@@ -155,3 +212,23 @@ def test_the_worker_loads_what_the_pool_built(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     seen = json.loads(p.stdout.strip().splitlines()[-1])
     assert seen["before"] and seen["after"] == seen["before"]  # a hit: nothing new compiled
+
+
+def test_inspect_headline_ends_with_the_pools_schedule():
+    """`inspect --suite headline` prints how a 16-core GPU machine's pool would build what it
+    compiled: one cold compile per kernel in the timing worker, the rest in the pool."""
+    from bench import inspect as compile_report
+    from bench.cli import headline_schedule
+
+    try:
+        job_list = compile_report.headline_jobs()
+    except Exception as exc:  # no nvcc or cuobjdump: the job list cannot be made here
+        pytest.skip(f"inspect's toolchain: {exc}")
+    records = [{**{k: job[k] for k in ("op", "backend", "dtype", "shape", "config", "arch")}, "status": "compiled",
+                "compile_ms": 1000.0, "concurrent_compiles": 2} for job in job_list]
+    kernels = {(r["op"], r["backend"], r["dtype"]) for r in records}
+    lines = headline_schedule(records)
+    assert lines[0].startswith("the headline in a GPU run") and "2 at a time" in lines[0]
+    assert (f"a pool of 15 (a machine of 16 cores): {len(kernels)} compiles in the timing worker, "
+            f"{len(records) - len(kernels)} in the pool") in lines[1]
+    assert f"({len(records)} s one at a time)" in lines[1]

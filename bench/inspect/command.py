@@ -7,8 +7,9 @@ from bench import inspect as compile_report
 from bench.inspect import table
 
 
-def cmd_inspect(args):
-    """Compile, print rows as they finish (or one JSON list), append to --out; exit 1 if any failed."""
+def cmd_inspect(args, summary=None):
+    """Compile, print rows as they finish (or one JSON list), append to --out; exit 1 if any failed.
+    summary(records): lines printed last (--suite headline: its compile schedule in a GPU run)."""
     from bench.core.ops import UsageError
     from bench.core.records import append, clean
 
@@ -46,4 +47,6 @@ def cmd_inspect(args):
               f"in {time.perf_counter() - t0:.0f} s")
         if counts["lowered"]:
             print("lowered: TileLang's HIP source for AMD; compiling it needs ROCm's hipcc/amdclang, not installed here")
+        if summary and not failed:
+            print("\n".join(summary(records)))
     return 1 if failed else 0

@@ -89,8 +89,9 @@ def compile_rows(groups):
         def values(key, backend):
             return [r[key] for r in records if r["backend"] == backend and r.get(key) is not None]
         names = pair(track)
-        # the first config's cold compile, alone in its process, where the record has it (a run
-        # with the compile-ahead pool: the other configs compiled several at a time)
+        # the first config's cold compile, alone in its process, where the records have it (a run
+        # with the compile-ahead pool: once per kernel, at its first shape; the rest compiled
+        # several at a time)
         cold = {d: values("cold_compile_ms", b) for d, b in names.items()}
         med = cold if all(cold.values()) else {d: values("compile_ms", b) for d, b in names.items()}
         if not all(med.values()):
@@ -122,7 +123,8 @@ def compile_section(groups, inspects, performance):
     rows = compile_rows(groups)
     if performance and rows:
         lines += ["Median over shapes, ms, on this run's GPU (cold caches; where the records have it, the first "
-                  "config's compile alone in its process, the rest of an autotune having compiled ahead in a pool):", ""]
+                  "config's compile alone in its process, at the first shape each kernel ran, everything else having "
+                  "compiled ahead in a pool):", ""]
         lines += table(["op", "dtype", "track", "Triton compile", "TileLang compile", "TileLang / Triton",
                         "Triton autotune", "TileLang autotune"], rows)
     elif rows:

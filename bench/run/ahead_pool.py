@@ -3,6 +3,7 @@ that build both DSLs' configs into the caches the timing worker loads from (Tile
 kernel cache; one Triton cache folder per config) and mark each done. Apart from ahead.py,
 which the timing worker imports, because this side needs the backends and the worker."""
 import functools
+import json
 import multiprocessing
 import os
 import time
@@ -78,7 +79,8 @@ def compile_one(folder, name, spec_name, backend, dtype, shape, config, arch, ta
 
 
 class CompileAhead:
-    """The pool: submit(groups) queues the configs of those groups' DSL backends, in order."""
+    """The pool: submit(groups) queues the configs of those groups' DSL backends, in order, all
+    of them but the first config of each kernel's first group (ahead.ahead_configs)."""
 
     def __init__(self, folder, workers, config="autotune", arch=None, target="cuda"):
         self.folder, self.workers, self.config, self.arch, self.target = str(folder), workers, config, arch, target
@@ -86,6 +88,7 @@ class CompileAhead:
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=init,
                                         initargs=(self.folder, os.getpid()))
         self.futures = []
+        self.cold_at = {}  # (op, backend, dtype): the shape whose group measures its cold compile
 
     def submit(self, groups):
         """Queue every config the pool builds for these [(spec, backends, dtype, shape)]; returns
@@ -93,7 +96,9 @@ class CompileAhead:
         count = 0
         for spec, names, dtype, shape in groups:
             for backend in names:
-                for config in ahead_configs(spec, backend, dtype, self.config):
+                shape_key = json.dumps(dict(shape), sort_keys=True)
+                cold_here = self.cold_at.setdefault((spec.__name__, backend, dtype), shape_key) == shape_key
+                for config in ahead_configs(spec, backend, dtype, self.config, cold_here):
                     name = key(spec.__name__, backend, dtype, shape, config)
                     if read_mark(self.folder, name):
                         continue

@@ -63,7 +63,7 @@ class Prepared:
     tried: list = field(default_factory=list)  # autotune: (config, median_ms) per config
     stages: dict = field(default_factory=dict)  # spec.STAGES: {stage: a run of that stage alone}
     ahead: dict | None = None  # the compile-ahead pool's mark when it built this config (bench/run/ahead.py)
-    cold_compile_ms: float | None = None  # the first config's compile, cold and alone in this process
+    cold_compile_ms: float | None = None  # the first config's compile, cold and alone in this process (None: the pool's)
 
 
 def backends_for(spec):
