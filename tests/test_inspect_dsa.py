@@ -132,3 +132,23 @@ def test_the_rule_fails_a_replicated_score_mma():
     replicated = {"mma": {"HGMMA.64x32x16.F32.BF16": 72, "HGMMA.64x256x16.F32.BF16": 4}}
     split = {"mma": {"HGMMA.64x32x16.F32.BF16": 36, "HGMMA.64x256x16.F32.BF16": 4}}
     assert not split_once(replicated, 64) and split_once(split, 64)
+
+
+FLASHMLA_TILE = dict(block_N=64, num_stages=2, threads=256)  # in the best list: tests/test_config_rule.py
+
+
+@needs_extra
+def test_flashmlas_tile_fits_tilelang_and_not_triton():
+    """The best list's 64-key, 2-stage tile (the union rule): TileLang's kernel takes it, within
+    an H100 block's shared memory and without spills; Triton's needs more shared memory than a
+    block has, so a GPU launch refuses it and its autotune records it skipped (kernels/sparse_mla/spec.py)."""
+    from kernels import SMEM_LIMIT
+
+    jobs = [j for j in compile_report.jobs("sparse_mla", "triton-best,tilelang-best", arch_text="sm_90a")
+            if j["config"] == FLASHMLA_TILE]
+    assert len(jobs) == 2
+    got = {r["dsl"] if "dsl" in r else ops.split_backend(r["backend"])[0]: r for r in compiled(jobs)}
+    assert all(r["status"] == "compiled" for r in got.values()), {d: r["reason"] for d, r in got.items()}
+    tilelang, triton = got["tilelang"]["metrics"], got["triton"]["metrics"]
+    assert tilelang["smem_bytes"] <= SMEM_LIMIT and tilelang["spill_store_bytes"] <= SPILL_BOUND
+    assert triton["smem_bytes"] > SMEM_LIMIT, triton["smem_bytes"]

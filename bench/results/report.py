@@ -180,9 +180,11 @@ def compile_section(groups, out, performance):
             times = [r["compile_ms"] for r in mine]
             tried = [len(r.get("autotune") or []) for r in mine]
             failed = sum(1 for r in mine for a in r.get("autotune") or [] if "error" in a)
+            untaken = sum(1 for r in mine for a in r.get("autotune") or [] if "skipped" in a)
             span = f"{num(min(times, default=None), '.0f')}-{num(max(times, default=None), '.0f')}"
             rows.append([op, dtype, backend, num(median(times), ".0f"), span,
-                         num(median(r.get("autotune_ms") for r in mine), ".0f"), max(tried, default=0), failed])
+                         num(median(r.get("autotune_ms") for r in mine), ".0f"), max(tried, default=0), failed,
+                         untaken])
             per_op.setdefault(op, {}).setdefault(dtype, {})[backend] = times
     lines = ["## Compile and autotune time", "", "Compile: building the kernel plus its first call, cold caches. "
              "Autotune: timing every config of the shared list, compile excluded.", ""]
@@ -190,7 +192,8 @@ def compile_section(groups, out, performance):
         lines += ["> On the CPU paths Triton's interpreter generates no code and TileLang compiles C, not CUDA: "
                   "these are not GPU compile costs (`dslbench inspect` measures those).", ""]
     lines += table(["op", "dtype", "backend", "compile ms (median)", "min-max", "autotune ms (median)",
-                    "configs tried", "configs failed"], rows)
+                    "configs tried", "configs failed", "configs it cannot take"], rows)
+    lines += untaken_lines(groups)
     pngs = []
     for op, dtypes in per_op.items():
         names = list(dict.fromkeys(b for d in dtypes.values() for b in d))
@@ -201,6 +204,30 @@ def compile_section(groups, out, performance):
         pngs.append(png)
         lines += [f"![{op} compile time]({png.name})", ""]
     return lines, pngs
+
+
+def untaken_lines(groups):
+    """The configs of a track's shared list that one DSL could not take (its autotune entries
+    `skipped`: shared memory, registers, its compiler refusing), each with the reason and the
+    shapes it was skipped at: the best track's list is the union of both DSLs' best kernels'
+    configs, so a config one DSL's kernels use may be one the other cannot take."""
+    seen = {}
+    for (op, dtype), records in groups.items():
+        for r in records:
+            for entry in r.get("autotune") or []:
+                if "skipped" in entry:
+                    key = (op, dtype, r["backend"], config_text(entry["config"]), entry["skipped"])
+                    seen.setdefault(key, set()).add(shape_str(r["shape"]))
+    if not seen:
+        return []
+    rows = [[op, dtype, backend, config, len(shapes), reason] for (op, dtype, backend, config, reason), shapes
+            in sorted(seen.items())]
+    return ["Configs of the shared list a backend could not take (skipped for it alone, with the reason; "
+            "the other DSL tried them):", "", *table(["op", "dtype", "backend", "config", "shapes", "reason"], rows)]
+
+
+def config_text(config):
+    return ", ".join(f"{k}={v}" for k, v in config.items()) if isinstance(config, dict) else str(config)
 
 
 def instruction_counts(r):

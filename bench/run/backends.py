@@ -137,8 +137,6 @@ def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
     run_in = emulate(inputs, native + CPU_NATIVE_INPUTS.get(dsl, ())) if emulated else inputs
     run_out = emulate(real_outputs, native) if emulated else real_outputs
     flags, produces, stages = spec.kernel_flags(shape), spec.OUTPUTS, getattr(spec, "STAGES", ())
-    if dsl and config == "first":  # the first config of the track's shared list
-        config = spec.configs_for(dtype, track)[0]
     if dsl == "triton":
         build = triton_builder(spec, backend, shape, dtype, flags, run_in, run_out, device, stages)
     elif dsl == "tilelang":
@@ -155,11 +153,51 @@ def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
         count = int(config.partition(":")[2] or 0) or None
         prepared = autotune(build, spec.configs_for(dtype, track)[:count], device, exclude)
     else:
-        prepared = compiled(build, config, device)
+        if dsl and config == "first":  # the first config of the track's shared list this DSL takes
+            prepared = first_taken(build, spec.configs_for(dtype, track), device)
+        else:
+            prepared = compiled(build, config, device)
         prepared.cold_compile_ms = None if prepared.ahead else prepared.compile_ms
     prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
     prepared.emulated = emulated
     return prepared
+
+
+# What a DSL's compiler or the GPU says when a config asks for more than it has: the config is
+# one this DSL cannot take (README: the best track's config rule), not an error of the kernel.
+REFUSALS = ("out of resource", "insufficient registers", "too many resources requested for launch",
+            "uses too much shared data", "dynamic shared memory size")
+
+
+def refusal(exc):
+    """The reason, when `exc` says a DSL cannot take a config: the kernel refused it
+    (kernels.Skip) or its resources were refused (shared memory, registers: Triton's
+    OutOfResources, ptxas, the launch); None for any other error."""
+    if isinstance(exc, Skip):
+        return str(exc)
+    text = one_line(exc)
+    if type(exc).__name__ == "OutOfResources" or any(word in text.lower() for word in REFUSALS):
+        return text
+    return None
+
+
+def first_taken(build, configs, device):
+    """The first config of the list this DSL takes, compiled: those it cannot take before it
+    are in `tried` as skipped, with the reason; any other error is the result, as is the last
+    refusal when it takes none."""
+    skipped = []
+    for i, config in enumerate(configs):
+        try:
+            prepared = compiled(build, config, device)
+        except Exception as exc:
+            reason = refusal(exc)
+            if reason is None or i == len(configs) - 1:
+                raise
+            skipped.append({"config": config, "skipped": reason})
+            continue
+        prepared.tried = skipped
+        return prepared
+    raise Skip("the track's config list is empty")
 
 
 # CUDA errors that stay with the process: after one, every later CUDA call fails too.
@@ -238,7 +276,8 @@ def autotune(build, configs, device, exclude=()):
     Both DSLs get the same list and the same procedure, one config after another: the same
     tuning budget, and compile times measured alike (none under another's contention).
     compile_ms is the sum of the configs' compile times; autotune_ms the time spent timing
-    them. A config that fails to compile or run is recorded and skipped; one that faults
+    them. A config that fails to compile or run is recorded and passed over (`skipped` with the
+    reason when this DSL cannot take it: refusal; else `error`); one that faults
     (a possibly sticky CUDA error) raises ConfigFault: see runner.run_group. Configs in
     `exclude` faulted in an earlier process and are not tried again."""
     faulted = {repr(e["config"]): e["reason"] for e in exclude}
@@ -248,8 +287,8 @@ def autotune(build, configs, device, exclude=()):
             tried.append({"config": config, "error": f"faulted in an earlier process: {faulted[repr(config)]}"})
             continue
         candidate = attempt(build, config, device)
-        if isinstance(candidate, str):  # a config that does not compile is recorded, not fatal
-            tried.append({"config": config, "error": candidate})
+        if isinstance(candidate, dict):  # a config that does not compile is recorded, not fatal
+            tried.append({"config": config, **candidate})
             continue
         compile_ms += candidate.compile_ms
         t0 = time.perf_counter()
@@ -258,7 +297,9 @@ def autotune(build, configs, device, exclude=()):
         except Exception as exc:
             if sticky(exc, device):
                 raise ConfigFault(config, one_line(exc)) from exc
-            tried.append({"config": config, "compile_ms": candidate.compile_ms, "error": one_line(exc)})
+            reason = refusal(exc)
+            tried.append({"config": config, "compile_ms": candidate.compile_ms,
+                          **({"skipped": reason} if reason else {"error": one_line(exc)})})
             continue
         finally:
             autotune_ms += (time.perf_counter() - t0) * 1e3
@@ -267,7 +308,11 @@ def autotune(build, configs, device, exclude=()):
         if best is None or median < best[0]:
             best = (median, candidate)
     if best is None:
-        raise RuntimeError(f"no config compiled: {tried[-1]['error'] if tried else 'empty config list'}")
+        if tried and all("skipped" in t for t in tried):  # one reason (a shape refused): as it is
+            reasons = list(dict.fromkeys(t["skipped"] for t in tried))
+            raise Skip(reasons[0] if len(reasons) == 1 else f"this DSL takes no config of the list: {reasons[-1]}")
+        errors = [t["error"] for t in tried if "error" in t]
+        raise RuntimeError(f"no config compiled: {errors[-1] if errors else 'empty config list'}")
     prepared = best[1]
     timing.wall_ms(prepared.run, device)  # the outputs now hold the chosen config's result
     prepared.compile_ms, prepared.autotune_ms, prepared.tried = compile_ms, autotune_ms, tried
@@ -293,13 +338,15 @@ def first_cold(tried):
 
 
 def attempt(build, config, device):
-    """compiled(...), or the one-line reason it failed; ConfigFault if it faulted."""
+    """compiled(...), or why not: {"skipped": reason} for a config this DSL cannot take
+    (refusal), else {"error": one line}; ConfigFault if it faulted."""
     try:
         return compiled(build, config, device)
     except Exception as exc:
         if sticky(exc, device):
             raise ConfigFault(config, one_line(exc)) from exc
-        return one_line(exc)
+        reason = refusal(exc)
+        return {"skipped": reason} if reason else {"error": one_line(exc)}
 
 
 def one_line(exc):

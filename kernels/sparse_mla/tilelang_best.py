@@ -23,9 +23,10 @@ How it is written, and what TileLang 0.1.15 takes:
   ignores every setmaxnreg when code that must run under a higher budget follows a lowered
   one on some path ("setmaxnreg ignored to maintain minimum register requirements"), and the
   sections are sequential ifs to it.
-- The gather is 16-byte loads and stores by the producer's 128 threads, not cp.async: TileLang
+- The gather is 16-byte loads and stores by the producer's 128 threads, not cp.async. TileLang
   0.1.15 has no gather form of T.async_copy (a row at a time keeps a quarter of the threads
-  busy) and no longer turns the upstream example's async_scope loops into cp.async.
+  busy), but it does take cp.async written out with T.ptx_cp_async, as its own
+  sparse_mla_fwd_pipelined example does (72 LDGSTS there): not done here yet.
 - A key buffer is chosen by a Python int, one branch per buffer in each step: TileLang 0.1.15
   drops a variable leading index from an MMA operand (T.gemm(A, B[t % 2, :, :], C) reads B[0]).
 - On TileLang's C backend (the CPU check) bench/run/tilelang_cpu.py runs the program as one
