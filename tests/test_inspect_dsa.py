@@ -121,6 +121,16 @@ def test_best_tilelang_sparse_mla_takes_one_reciprocal_per_row_not_per_element(k
 
 
 @needs_extra
+def test_best_tilelang_sparse_mla_gathers_by_cp_async(kernels):
+    """The producer's gather is cp.async (LDGSTS: 2 row passes x 9 chunks per fill at 32-key
+    blocks, in its two code copies), no longer 16-byte loads and stores through registers
+    (there were 177 STS, now the P and alpha hand-offs and the epilogue's)."""
+    mla = role(kernels[("tilelang", "best")], "sparse_mla")
+    assert mla["sass"].get("LDGSTS", 0) >= 18, mla["sass"].get("LDGSTS")
+    assert mla["sass"].get("STS", 0) < 150, mla["sass"].get("STS")
+
+
+@needs_extra
 def test_best_triton_sparse_mla_computes_the_score_tile_once(kernels):
     k = role(kernels[("triton", "best")], "sparse_mla")
     assert split_once(k, BEST_MLA["block_N"]), k["mma"]

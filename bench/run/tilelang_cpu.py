@@ -33,11 +33,12 @@ def cpu_dialect():
     T.Kernel takes no thread count and block rasterization (T.use_swizzle) is a no-op;
     T.ws sections are marked (see weave_roles), mbarriers are placeholders whose waits and
     arrivals do nothing, as do register budgets, proxy fences and WGMMA waits; an
-    asynchronous WGMMA is a gemm and the fast reciprocal a division."""
+    asynchronous WGMMA is a gemm, the fast reciprocal a division, and a cp.async its element
+    copies."""
     import tilelang.language as T
 
     names = ("alloc_shared", "alloc_fragment", "Parallel", "Kernel", "use_swizzle", "ws", "alloc_barrier",
-             "wgmma_gemm", "fast_rcp", *NO_OPS)
+             "wgmma_gemm", "fast_rcp", "access_ptr", "ptx_cp_async", *NO_OPS)
     saved = {n: getattr(T, n) for n in names}
     kernel = saved["Kernel"]
     T.alloc_shared = lambda shape, dtype, *args, **kwargs: T.alloc_local(shape, dtype)
@@ -49,6 +50,8 @@ def cpu_dialect():
     T.alloc_barrier = lambda counts: T.alloc_local((len(counts) if isinstance(counts, (list, tuple)) else 1,), "int32")
     T.wgmma_gemm = T.gemm
     T.fast_rcp = lambda x: 1.0 / x
+    T.access_ptr = lambda load, *args, **kwargs: load  # only ever handed to ptx_cp_async, below
+    T.ptx_cp_async = copy_elements
     for name in NO_OPS:
         setattr(T, name, lambda *args, **kwargs: T.evaluate(0))
     try:
@@ -56,6 +59,17 @@ def cpu_dialect():
     finally:
         for name, value in saved.items():
             setattr(T, name, value)
+
+
+def copy_elements(dst, src, count, predicate=None):
+    """T.ptx_cp_async(T.access_ptr(dst), T.access_ptr(src), count) on the CPU: `count` element
+    stores along the last index (the C backend has no cp.async; its completion, the barrier
+    arrival, is a no-op here)."""
+    import tilelang.language as T
+
+    for e in range(count):
+        value = type(src)(src.buffer, [*src.indices[:-1], src.indices[-1] + e])
+        T.buffer_store(dst.buffer, value, [*dst.indices[:-1], dst.indices[-1] + e])
 
 
 def weave_roles(func):

@@ -23,10 +23,12 @@ How it is written, and what TileLang 0.1.15 takes:
   ignores every setmaxnreg when code that must run under a higher budget follows a lowered
   one on some path ("setmaxnreg ignored to maintain minimum register requirements"), and the
   sections are sequential ifs to it.
-- The gather is 16-byte loads and stores by the producer's 128 threads, not cp.async. TileLang
-  0.1.15 has no gather form of T.async_copy (a row at a time keeps a quarter of the threads
-  busy), but it does take cp.async written out with T.ptx_cp_async, as its own
-  sparse_mla_fwd_pipelined example does (72 LDGSTS there): not done here yet.
+- The gather is cp.async, written out with T.ptx_cp_async (TileLang 0.1.15 has no gather form
+  of T.async_copy), as TileLang's own sparse_mla_fwd_pipelined example issues it: 8 producer
+  threads per kv row, 16 bytes each per 64 columns, each thread's copies arriving on the
+  buffer's mbarrier as they land (cp.async.mbarrier.arrive.noinc); consumer 0 fences the async
+  proxy after the wait, before the MMAs read the buffer. Q is loaded once by plain copies and
+  O stored from the fragments, not through TMA.
 - A key buffer is chosen by a Python int, one branch per buffer in each step: TileLang 0.1.15
   drops a variable leading index from an MMA operand (T.gemm(A, B[t % 2, :, :], C) reads B[0]).
 - On TileLang's C backend (the CPU check) bench/run/tilelang_cpu.py runs the program as one
@@ -36,7 +38,7 @@ How it is written, and what TileLang 0.1.15 takes:
 Scores are kept in base 2 (scale * log2(e) folded in once); unused slots (-1, or >= Skv)
 gather a real row (the index clamped into range) whose score is -inf, so its weight is 0.
 
-SASS on sm_90a: warp specialization, setmaxnreg, HGMMA 64x256, no spills, 1 kernel. Not: cp.async,
+SASS on sm_90a: warp specialization, setmaxnreg, HGMMA 64x256, cp.async, no spills, 1 kernel. Not:
 TMA load.
 """
 import tilelang.language as T
@@ -59,6 +61,9 @@ WARPGROUP = 128
 REGISTERS = {"scores": 240, "values": 168, "producer": 96}
 CONSUMER_0, CONSUMER_1, PRODUCER = 0, 1, 2  # warpgroup of each role
 COMBINE_COLUMNS = 128  # output columns the combine sums at once (64 fp32 registers a thread)
+CHUNK = 8  # elements of one cp.async (16 bytes of bf16)
+LANES_PER_ROW = 8  # producer threads that gather one kv row together, CHUNK elements each per 64 columns
+ROWS_PER_PASS = WARPGROUP // LANES_PER_ROW  # kv rows the producer gathers at once
 # The roles synchronize through mbarriers only: TileLang's automatic __syncthreads between
 # the role sections would stop the producer and the consumers from running apart (a hang),
 # so it is off, and the few barriers each role needs are written out.
@@ -137,6 +142,7 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                                 acc_s[h, j] = T.if_then_else(valid(Indices, bz, bx, first + t * block_N + j, topk, Skv),
                                                              0, -T.infinity(accum))
                             T.barrier_wait(ready[stage], (t // num_stages) % 2)
+                            T.fence_proxy_async()  # gathered by cp.async, read by the MMAs (here and consumer 1's)
                             T.wgmma_gemm(Q_l, KV_l[stage], acc_s, transpose_B=True)
                             T.wgmma_gemm(Q_r, KV_r[stage], acc_s, transpose_B=True)
                             T.wgmma_gemm(Q_rope, K_rope[stage], acc_s, transpose_B=True)
@@ -274,24 +280,34 @@ def valid(Indices, bz, bx, j, topk, Skv):
 @T.macro
 def fill(KV, Indices, KV_l, KV_r, K_rope, ready, free, stage, lap, bz, bx, first, block_N, topk, Skv):
     """Buffer `stage`'s fill number `lap`: wait until both consumers released its previous
-    fill, gather the kv rows of slots first .. first + block_N - 1 into it, signal ready."""
+    fill, issue the cp.async gather of the kv rows of slots first .. first + block_N - 1 into
+    it; each thread's copies arrive on ready[stage] as they land."""
     T.barrier_wait(free[stage], (lap % 2) ^ 1)  # (the first fill passes at once)
     gather(KV, Indices, KV_l, KV_r, K_rope, stage, bz, bx, first, block_N, topk, Skv)
-    T.fence_proxy_async()  # stored by threads, read by the consumers' MMAs (the async proxy)
-    T.barrier_arrive(ready[stage])
+    T.cp_async_barrier_noinc(ready[stage])
 
 
 @T.macro
 def gather(KV, Indices, KV_l, KV_r, K_rope, stage, bz, bx, first, block_N, topk, Skv):
-    """The kv rows of slots first .. first + block_N - 1 into buffer `stage`: 16-byte loads and
-    stores by the producer's 128 threads. An unused slot reads a real row (its index clamped
-    into range) whose weight will be 0."""
-    for j, d in T.Parallel(block_N, HALF):
-        KV_l[stage][j, d] = KV[bz, T.min(T.max(slot(Indices, bz, bx, first + j, topk), 0), Skv - 1), d]
-    for j, d in T.Parallel(block_N, HALF):
-        KV_r[stage][j, d] = KV[bz, T.min(T.max(slot(Indices, bz, bx, first + j, topk), 0), Skv - 1), HALF + d]
-    for j, d in T.Parallel(block_N, D_ROPE):
-        K_rope[stage][j, d] = KV[bz, T.min(T.max(slot(Indices, bz, bx, first + j, topk), 0), Skv - 1), D_V + d]
+    """The kv rows of slots first .. first + block_N - 1 into buffer `stage`, by cp.async: each
+    of the producer's 128 threads copies 16 bytes (CHUNK elements) of every 64 columns of one
+    row in ROWS_PER_PASS, so that 8 threads read each row's 1152 bytes together. An unused slot
+    reads a real row (its index clamped into range) whose weight will be 0."""
+    for lane in T.Parallel(WARPGROUP):
+        for r in T.serial(block_N // ROWS_PER_PASS):
+            j = r * ROWS_PER_PASS + lane // LANES_PER_ROW
+            index = T.min(T.max(slot(Indices, bz, bx, first + j, topk), 0), Skv - 1)
+            for u in T.unroll((D_V + D_ROPE) // (LANES_PER_ROW * CHUNK)):
+                column = u * LANES_PER_ROW * CHUNK + lane % LANES_PER_ROW * CHUNK
+                if u < HALF // (LANES_PER_ROW * CHUNK):
+                    T.ptx_cp_async(T.access_ptr(KV_l[stage][j, column], "w", CHUNK),
+                                   T.access_ptr(KV[bz, index, column], "r", CHUNK), CHUNK)
+                elif u < D_V // (LANES_PER_ROW * CHUNK):
+                    T.ptx_cp_async(T.access_ptr(KV_r[stage][j, column - HALF], "w", CHUNK),
+                                   T.access_ptr(KV[bz, index, column], "r", CHUNK), CHUNK)
+                else:
+                    T.ptx_cp_async(T.access_ptr(K_rope[stage][j, column - D_V], "w", CHUNK),
+                                   T.access_ptr(KV[bz, index, column], "r", CHUNK), CHUNK)
 
 
 @T.macro
