@@ -38,7 +38,7 @@ def cpu_dialect():
     import tilelang.language as T
 
     names = ("alloc_shared", "alloc_fragment", "Parallel", "Kernel", "use_swizzle", "ws", "alloc_barrier",
-             "wgmma_gemm", "fast_rcp", "access_ptr", "ptx_cp_async", *NO_OPS)
+             "wgmma_gemm", "fast_rcp", "access_ptr", "ptx_cp_async", "tma_copy", *NO_OPS)
     saved = {n: getattr(T, n) for n in names}
     kernel = saved["Kernel"]
     T.alloc_shared = lambda shape, dtype, *args, **kwargs: T.alloc_local(shape, dtype)
@@ -52,6 +52,7 @@ def cpu_dialect():
     T.fast_rcp = lambda x: 1.0 / x
     T.access_ptr = lambda load, *args, **kwargs: load  # only ever handed to ptx_cp_async, below
     T.ptx_cp_async = copy_elements
+    T.tma_copy = lambda src, dst, **kwargs: T.copy(src, dst)  # its barrier's arrival is a no-op here
     for name in NO_OPS:
         setattr(T, name, lambda *args, **kwargs: T.evaluate(0))
     try:

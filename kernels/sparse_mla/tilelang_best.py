@@ -27,8 +27,10 @@ How it is written, and what TileLang 0.1.15 takes:
   of T.async_copy), as TileLang's own sparse_mla_fwd_pipelined example issues it: 8 producer
   threads per kv row, 16 bytes each per 64 columns, each thread's copies arriving on the
   buffer's mbarrier as they land (cp.async.mbarrier.arrive.noinc); consumer 0 fences the async
-  proxy after the wait, before the MMAs read the buffer. Q is loaded once by plain copies and
-  O stored from the fragments, not through TMA.
+  proxy after the wait, before the MMAs read the buffer.
+- q arrives by TMA (three loads on one mbarrier, heads past H zero-filled); at prefill each
+  consumer rounds its half of o into the q buffer it no longer reads and stores it by TMA
+  (heads past H clipped); the decode splits' fp32 partials leave by plain stores.
 - A key buffer is chosen by a Python int, one branch per buffer in each step: TileLang 0.1.15
   drops a variable leading index from an MMA operand (T.gemm(A, B[t % 2, :, :], C) reads B[0]).
 - On TileLang's C backend (the CPU check) bench/run/tilelang_cpu.py runs the program as one
@@ -38,8 +40,8 @@ How it is written, and what TileLang 0.1.15 takes:
 Scores are kept in base 2 (scale * log2(e) folded in once); unused slots (-1, or >= Skv)
 gather a real row (the index clamped into range) whose score is -inf, so its weight is 0.
 
-SASS on sm_90a: warp specialization, setmaxnreg, HGMMA 64x256, cp.async, no spills, 1 kernel. Not:
-TMA load.
+SASS on sm_90a: warp specialization, setmaxnreg, HGMMA 64x256, cp.async, TMA load, TMA store, stmatrix,
+no spills, 1 kernel.
 """
 import tilelang.language as T
 
@@ -125,16 +127,20 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
             p_ready = T.alloc_barrier(WARPGROUP)
             p_free = T.alloc_barrier(WARPGROUP)
             l_ready = T.alloc_barrier(WARPGROUP)
+            o_staged = T.alloc_barrier([WARPGROUP] * 2)  # each consumer's half of o is in shared memory
 
-            T.copy(Q[bz, bx, h0, 0], Q_l)
-            T.copy(Q[bz, bx, h0, HALF], Q_r)
-            T.copy(Q[bz, bx, h0, D_V], Q_rope)
-            T.sync_threads()
+            q_ready = T.alloc_barrier(3 * WARPGROUP)  # q is in shared memory (a TMA load's bytes and every thread)
+
+            T.tma_copy(Q[bz, bx, h0:h0 + BLOCK_H, 0:HALF], Q_l, barrier=q_ready)  # heads past H: zeros
+            T.tma_copy(Q[bz, bx, h0:h0 + BLOCK_H, HALF:D_V], Q_r, barrier=q_ready)
+            T.tma_copy(Q[bz, bx, h0:h0 + BLOCK_H, D_V:D_V + D_ROPE], Q_rope, barrier=q_ready)
+            T.barrier_arrive(q_ready)
             with T.ws(CONSUMER_0):
                 T.set_max_nreg(REGISTERS["scores"], 1)
                 T.fill(acc_o_l, 0)
                 T.fill(l_i, 0)
                 T.fill(m_i, -T.infinity(accum))
+                T.barrier_wait(q_ready, 0)
                 for t in T.serial(steps):
                     for stage in stages:  # the buffer of step t, chosen by a Python int (see above)
                         if t % num_stages == stage:
@@ -170,7 +176,7 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                     T.copy(acc_o_l, O[bz, bx, split, h0:h0 + BLOCK_H, 0:HALF])
                     T.copy(l_tile, LSE[bz, bx, split, h0:h0 + BLOCK_H])
                 else:
-                    T.copy(acc_o_l, O[bz, bx, h0, 0])
+                    store_half(acc_o_l, Q_l, O[bz, bx, h0:h0 + BLOCK_H, 0:HALF], o_staged, 0)
                     T.copy(l_tile, LSE[bz, bx, h0])
             with T.ws(CONSUMER_1):
                 T.fill(acc_o_r, 0)
@@ -189,7 +195,7 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
                 if partial:
                     T.copy(acc_o_r, O[bz, bx, split, h0:h0 + BLOCK_H, HALF:D_V])
                 else:
-                    T.copy(acc_o_r, O[bz, bx, h0, HALF])
+                    store_half(acc_o_r, Q_r, O[bz, bx, h0:h0 + BLOCK_H, HALF:D_V], o_staged, 1)
             with T.ws(PRODUCER):  # last: after its register budget drops, no other role's code follows
                 T.set_max_nreg(REGISTERS["producer"], 0)
                 fill(KV, Indices, KV_l, KV_r, K_rope, ready, free, 0, 0, bz, bx, first, block_N, topk, Skv)
@@ -257,6 +263,18 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
         attend(Q, KV, Indices, O_partial, LSE_partial, True)
         combine(O_partial, LSE_partial, O, LSE)
     return sparse_mla_split
+
+
+@T.macro
+def store_half(acc_o, staging, O_half, o_staged, half):
+    """One consumer's 64 x 256 of o: rounded into its q buffer (consumer 0's Q_l, which its last
+    score MMA has read; consumer 1's Q_r, read before consumer 0 signalled l_ready), then stored
+    by TMA once all 128 threads of the warpgroup have written theirs (heads past H: clipped)."""
+    T.copy(acc_o, staging)
+    T.fence_proxy_async()  # written by threads, read by the TMA store (the async proxy)
+    T.barrier_arrive(o_staged[half])
+    T.barrier_wait(o_staged[half], 0)
+    T.copy(staging, O_half)
 
 
 def inverse(total):
