@@ -307,13 +307,17 @@ def test_resume_refuses_a_file_from_another_environment_unless_allowed(tmp_path)
 
 
 def test_ctrl_c_prints_one_line_and_its_resume_command_finishes_the_run(tmp_path):
-    args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok"] + [a for n in range(1, 7) for a in ("--shape", f"N={n}")]
+    # one sweep (--devices 1): with a worker per core the twelve cases can all end between two
+    # looks at the file on a loaded machine, and then there is nothing left to interrupt
+    args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok", "--devices", "1"] + [
+        a for n in range(1, 7) for a in ("--shape", f"N={n}")]
     proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=tmp_path, text=True, start_new_session=True,
                             env={**CPU_ENV, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and not (list((tmp_path / "runs").glob("*.jsonl")) and
                                           len(load(next((tmp_path / "runs").glob("*.jsonl")), quiet=True)) >= 3):
         time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -21,7 +21,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ class Pair:
     arguments: object  # (shape, dtype, config) -> {parameter: value} for the upstream kernel
     options: object = None  # Triton: (config) -> {num_warps, num_stages}
     note: str = ""
-    extra: dict = field(default_factory=dict)
+    config_index: int | None = None  # the config of the track's list to compare at (default: inspect's)
 
 
 def tutorial_matmul(shape, dtype, config):
@@ -68,6 +68,15 @@ def example_matmul(shape, dtype, config):
             ("block_M", "block_N", "block_K", "threads", "num_stages")}, "dtype": dtypes.TILELANG[dtype]}
 
 
+def example_sparse_mla(shape, dtype, config):
+    """TileLang's DeepSeek-V3.2 sparse_mla_fwd_pipelined (FlashMLA's schedule: a producer that
+    gathers by cp.async, two consumers); its gather is written for 64-key blocks."""
+    from kernels.sparse_mla.spec import D_ROPE, D_V
+
+    return {"heads": shape["H"], "dim": D_V, "tail_dim": D_ROPE, "topk": shape["topk"], "kv_stride": 1,
+            "block_I": config["block_N"], "num_stages": config["num_stages"], "threads": config["threads"] + 128}
+
+
 PAIRS = {
     "matmul-triton-best": Pair("matmul", "triton-best", "bf16", "python/tutorials/09-persistent-matmul.py",
                                "matmul_kernel_descriptor_persistent", tutorial_matmul, triton_matmul_options,
@@ -75,6 +84,10 @@ PAIRS = {
     "matmul-tilelang-best": Pair("matmul", "tilelang-best", "bf16", "examples/gemm/example_gemm_persistent.py",
                                  "matmul_persistent", example_matmul,
                                  note="example_gemm_persistent's matmul_persistent, T.Persistent"),
+    "sparse_mla-tilelang-best": Pair("sparse_mla", "tilelang-best", "bf16",
+                                     "examples/deepseek_v32/sparse_mla_fwd_pipelined.py", "sparse_mla_fwd",
+                                     example_sparse_mla, note="sparse_mla_fwd_pipelined's sparse_mla_fwd",
+                                     config_index=2),  # FlashMLA's 64-key, 2-stage tile
 }
 
 ROWS = (("threads", lambda m: m.get("threads")), ("registers", lambda m: m.get("registers")),
@@ -160,17 +173,20 @@ def compile_upstream(pair, source, shape, config, arch):
         metrics = {**read(binary, log, "sass", {name: facts})[name], **facts, "compile_ms": ms}
         return {**metrics, "smem_bytes": (metrics.get("static_smem_bytes") or 0) + facts["dynamic_smem_bytes"]}
     import tilelang
+    import tvm
     from tilelang.carver.arch import driver
 
-    from bench.inspect.tilelang_build import kernel_launches, nvcc_cubin
+    from bench.inspect.tilelang_build import kernel_launches, nvcc_cubin, nvcc_flags
 
     driver.get_num_sms = lambda: H100_SMS  # the examples ask the device; there is none here
     module = load(source, f"upstream_{Path(source).stem}")
-    func = getattr(module, pair.kernel).get_tir(**pair.arguments(shape, pair.dtype, config))
+    factory = getattr(module, pair.kernel)
+    pass_configs = dict(getattr(factory, "pass_configs", None) or {})  # the example's own (fast math, ...)
     target = arch.tilelang_target()
-    with target:
+    with tvm.transform.PassContext(opt_level=3, config=pass_configs), target:
+        func = factory.get_tir(**pair.arguments(shape, pair.dtype, config))
         artifact = tilelang.lower(func, target=target)
-    binary, log = nvcc_cubin(artifact.kernel_source, arch)
+    binary, log = nvcc_cubin(artifact.kernel_source, arch, nvcc_flags(pass_configs))
     launched = kernel_launches(artifact)
     found = read(binary, log, "sass", launched)
     name = max(found, key=lambda n: sum((found[n].get("mma") or {}).values()))
@@ -235,8 +251,9 @@ def main(argv=None):
     if args.fetch:
         fetch(args.upstream_dir, sorted({PAIRS[n].backend.split("-")[0] for n in names}))
     for name in names:
+        index = args.config_index if args.config_index is not None else PAIRS[name].config_index
         with contextlib.redirect_stdout(sys.stderr):  # the DSLs' own chatter
-            lines = side_by_side(name, PAIRS[name], args.upstream_dir, config_index=args.config_index)
+            lines = side_by_side(name, PAIRS[name], args.upstream_dir, config_index=index)
         print("\n".join(lines) + "\n", flush=True)
     return 0
 
