@@ -311,8 +311,11 @@ def test_ctrl_c_prints_one_line_and_its_resume_command_finishes_the_run(tmp_path
     # looks at the file on a loaded machine, and then there is nothing left to interrupt
     args = ["run", "--op", "tests.fake_op", "--backend", "slow,ok", "--devices", "1"] + [
         a for n in range(1, 7) for a in ("--shape", f"N={n}")]
+    # Ctrl-C's default meaning in the child, whatever this suite inherited (a shell's background
+    # job ignores SIGINT, and Python then never raises KeyboardInterrupt)
     proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=tmp_path, text=True, start_new_session=True,
-                            env={**CPU_ENV, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env={**CPU_ENV, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (list((tmp_path / "runs").glob("*.jsonl")) and
                                           len(load(next((tmp_path / "runs").glob("*.jsonl")), quiet=True)) >= 3):
