@@ -150,7 +150,7 @@ def compile_upstream(pair, source, shape, config, arch):
     """{metrics} of the upstream kernel compiled for `arch` with our tiles."""
     import torch
 
-    from bench.inspect.worker import read
+    from bench.inspect.worker import read, smem_bytes
     from kernels import dtypes
 
     if pair.backend.startswith("triton"):
@@ -171,7 +171,7 @@ def compile_upstream(pair, source, shape, config, arch):
                         if isinstance(value, tuple) and value[0] == "tensor" else value)
         binary, log, name, facts, ms = compile_launch(kernel, args, pair.options(config), arch)
         metrics = {**read(binary, log, "sass", {name: facts})[name], **facts, "compile_ms": ms}
-        return {**metrics, "smem_bytes": (metrics.get("static_smem_bytes") or 0) + facts["dynamic_smem_bytes"]}
+        return {**metrics, "smem_bytes": smem_bytes(metrics)}
     import tilelang
     import tvm
     from tilelang.carver.arch import driver
@@ -191,7 +191,7 @@ def compile_upstream(pair, source, shape, config, arch):
     found = read(binary, log, "sass", launched)
     name = max(found, key=lambda n: sum((found[n].get("mma") or {}).values()))
     metrics = {**found[name], **(launched.get(name) or {})}
-    return {**metrics, "smem_bytes": (metrics.get("static_smem_bytes") or 0) + metrics.get("dynamic_smem_bytes", 0)}
+    return {**metrics, "smem_bytes": smem_bytes(metrics)}
 
 
 def ours(pair, config, arch_name):

@@ -49,7 +49,7 @@ def compile_case(job):
         for binary, log, launched in parts:
             for name, metrics in read(binary, log, facts["source"], launched).items():
                 metrics.update(launched.get(name) or (next(iter(launched.values())) if len(launched) == 1 else {}))
-                metrics["smem_bytes"] = (metrics["static_smem_bytes"] or 0) + metrics.get("dynamic_smem_bytes", 0)
+                metrics["smem_bytes"] = smem_bytes(metrics)
                 kernels[name] = metrics
         main = max(kernels, key=lambda n: sum((kernels[n].get("sass") or kernels[n].get("amdgcn") or
                                                 kernels[n].get("mma") or {}).values()))
@@ -65,6 +65,11 @@ def compile_case(job):
 
 NOT_COMPILED_HIP = ("lowered to HIP source only: compiling it needs ROCm's hipcc/amdclang, not installed here "
                     "(registers, spills and instruction counts unknown)")
+
+
+def smem_bytes(metrics):
+    """A kernel's shared memory: static (from the binary) plus dynamic (from its launch)."""
+    return (metrics.get("static_smem_bytes") or 0) + metrics.get("dynamic_smem_bytes", 0)
 
 
 def read(binary, log, source, launched):

@@ -68,17 +68,35 @@ def read_mark(folder, name):
         return None
 
 
-def ahead_configs(spec, backend, dtype, config, cold_here=True):
-    """The configs of a DSL backend that the pool compiles: those an autotune tries, less the
-    first where the kernel's cold compile is measured (`cold_here`: its first shape in the run;
-    the timing worker compiles that one); none when only one config runs."""
+def tried_configs(spec, backend, dtype, config):
+    """The configs an autotune `config` ("autotune", "autotune:N": the list's first N) tries for
+    a DSL backend; none for a baseline or when only one config runs."""
     from bench.core.ops import DSLS, split_backend
 
     dsl, track = split_backend(backend)
     if dsl not in DSLS or not (isinstance(config, str) and config.startswith("autotune")):
         return []
     count = int(config.partition(":")[2] or 0) or None
-    return spec.configs_for(dtype, track)[:count][1 if cold_here else 0:]
+    return spec.configs_for(dtype, track)[:count]
+
+
+def ahead_configs(spec, backend, dtype, config, cold_here=True):
+    """The configs of a DSL backend that the pool compiles: those an autotune tries, less the
+    first where the kernel's cold compile is measured (`cold_here`: its first shape in the run;
+    the timing worker compiles that one)."""
+    return tried_configs(spec, backend, dtype, config)[1 if cold_here else 0:]
+
+
+def pool_queue(groups, config, cold_at):
+    """(spec, backend, dtype, shape, config) of every compile the pool takes for these groups
+    [(spec, backends, dtype, shape)], in order. cold_at {(op, backend, dtype): shape}, kept
+    across calls, is where each kernel's cold compile is measured: its first group seen."""
+    for spec, names, dtype, shape in groups:
+        for backend in names:
+            shape_key = json.dumps(dict(shape), sort_keys=True)
+            cold_here = cold_at.setdefault((spec.__name__, backend, dtype), shape_key) == shape_key
+            for c in ahead_configs(spec, backend, dtype, config, cold_here):
+                yield spec, backend, dtype, shape, c
 
 
 def triton_cache(folder, name):
@@ -124,26 +142,16 @@ def schedule(groups, compile_s, processes, config="autotune"):
     "end_s": when the timing worker has them all, "serial_s": the same compiles one at a time}."""
     import heapq
 
-    from bench.core.ops import DSLS, split_backend
-
-    kernels = [(spec, b, dtype, shape) for spec, names, dtype, shape in groups for b in names
-               if split_backend(b)[0] in DSLS]
-    cold_at, pool, built = {}, [], {}
-    for spec, backend, dtype, shape in kernels:
-        shape_key = json.dumps(dict(shape), sort_keys=True)
-        cold_here = cold_at.setdefault((spec.__name__, backend, dtype), shape_key) == shape_key
-        pool += [(spec, backend, dtype, shape, c) for c in ahead_configs(spec, backend, dtype, config, cold_here)]
-    pool = pool if processes > 0 else []  # no pool: the timing worker compiles everything
-    free = [0.0] * max(processes, 1)
+    pool = list(pool_queue(groups, config, {})) if processes > 0 else []  # no pool: the worker compiles all
+    free, built = [0.0] * max(processes, 1), {}
     for spec, backend, dtype, shape, c in pool:
-        start = heapq.heappop(free)
-        built[key(spec.__name__, backend, dtype, shape, c)] = start + compile_s(spec, backend, dtype, shape, c)
-        heapq.heappush(free, built[key(spec.__name__, backend, dtype, shape, c)])
+        done = heapq.heappop(free) + compile_s(spec, backend, dtype, shape, c)
+        built[key(spec.__name__, backend, dtype, shape, c)] = done
+        heapq.heappush(free, done)
     now = serial = 0.0
     worker = 0
-    for spec, backend, dtype, shape in kernels:
-        count = int(config.partition(":")[2] or 0) or None
-        for c in spec.configs_for(dtype, split_backend(backend)[1])[:count]:
+    for spec, names, dtype, shape in groups:
+        for backend, c in ((b, c) for b in names for c in tried_configs(spec, b, dtype, config)):
             seconds = compile_s(spec, backend, dtype, shape, c)
             serial += seconds
             name = key(spec.__name__, backend, dtype, shape, c)

@@ -3,14 +3,13 @@ that build both DSLs' configs into the caches the timing worker loads from (Tile
 kernel cache; one Triton cache folder per config) and mark each done. Apart from ahead.py,
 which the timing worker imports, because this side needs the backends and the worker."""
 import functools
-import json
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.run.ahead import ahead_configs, key, read_mark, triton_cache, write_mark
+from bench.run.ahead import key, pool_queue, read_mark, triton_cache, write_mark
 
 
 def init(folder, parent):
@@ -80,7 +79,7 @@ def compile_one(folder, name, spec_name, backend, dtype, shape, config, arch, ta
 
 class CompileAhead:
     """The pool: submit(groups) queues the configs of those groups' DSL backends, in order, all
-    of them but the first config of each kernel's first group (ahead.ahead_configs)."""
+    of them but the first config of each kernel's first group (ahead.pool_queue)."""
 
     def __init__(self, folder, workers, config="autotune", arch=None, target="cuda"):
         self.folder, self.workers, self.config, self.arch, self.target = str(folder), workers, config, arch, target
@@ -94,18 +93,14 @@ class CompileAhead:
         """Queue every config the pool builds for these [(spec, backends, dtype, shape)]; returns
         how many."""
         count = 0
-        for spec, names, dtype, shape in groups:
-            for backend in names:
-                shape_key = json.dumps(dict(shape), sort_keys=True)
-                cold_here = self.cold_at.setdefault((spec.__name__, backend, dtype), shape_key) == shape_key
-                for config in ahead_configs(spec, backend, dtype, self.config, cold_here):
-                    name = key(spec.__name__, backend, dtype, shape, config)
-                    if read_mark(self.folder, name):
-                        continue
-                    write_mark(self.folder, name, {"state": "queued"})
-                    self.futures.append(self.pool.submit(compile_one, self.folder, name, spec.__name__, backend, dtype,
-                                                         dict(shape), config, self.arch, self.target, self.workers))
-                    count += 1
+        for spec, backend, dtype, shape, config in pool_queue(groups, self.config, self.cold_at):
+            name = key(spec.__name__, backend, dtype, shape, config)
+            if read_mark(self.folder, name):
+                continue
+            write_mark(self.folder, name, {"state": "queued"})
+            self.futures.append(self.pool.submit(compile_one, self.folder, name, spec.__name__, backend, dtype,
+                                                 dict(shape), config, self.arch, self.target, self.workers))
+            count += 1
         return count
 
     def wait(self):

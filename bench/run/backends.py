@@ -297,9 +297,7 @@ def autotune(build, configs, device, exclude=()):
         except Exception as exc:
             if sticky(exc, device):
                 raise ConfigFault(config, one_line(exc)) from exc
-            reason = refusal(exc)
-            tried.append({"config": config, "compile_ms": candidate.compile_ms,
-                          **({"skipped": reason} if reason else {"error": one_line(exc)})})
+            tried.append({"config": config, "compile_ms": candidate.compile_ms, **failure(exc)})
             continue
         finally:
             autotune_ms += (time.perf_counter() - t0) * 1e3
@@ -338,15 +336,20 @@ def first_cold(tried):
 
 
 def attempt(build, config, device):
-    """compiled(...), or why not: {"skipped": reason} for a config this DSL cannot take
-    (refusal), else {"error": one line}; ConfigFault if it faulted."""
+    """compiled(...), or why not (failure); ConfigFault if it faulted."""
     try:
         return compiled(build, config, device)
     except Exception as exc:
         if sticky(exc, device):
             raise ConfigFault(config, one_line(exc)) from exc
-        reason = refusal(exc)
-        return {"skipped": reason} if reason else {"error": one_line(exc)}
+        return failure(exc)
+
+
+def failure(exc):
+    """An autotune entry's word on a config that failed (not a fault): {"skipped": reason} when
+    this DSL cannot take it (refusal), else {"error": one line}."""
+    reason = refusal(exc)
+    return {"skipped": reason} if reason else {"error": one_line(exc)}
 
 
 def one_line(exc):

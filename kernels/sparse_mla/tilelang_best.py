@@ -66,6 +66,7 @@ COMBINE_COLUMNS = 128  # output columns the combine sums at once (64 fp32 regist
 CHUNK = 8  # elements of one cp.async (16 bytes of bf16)
 LANES_PER_ROW = 8  # producer threads that gather one kv row together, CHUNK elements each per 64 columns
 ROWS_PER_PASS = WARPGROUP // LANES_PER_ROW  # kv rows the producer gathers at once
+SPAN = LANES_PER_ROW * CHUNK  # columns one pass of a row's lanes covers (64)
 # The roles synchronize through mbarriers only: TileLang's automatic __syncthreads between
 # the role sections would stop the producer and the consumers from running apart (a hang),
 # so it is off, and the few barriers each role needs are written out.
@@ -315,12 +316,12 @@ def gather(KV, Indices, KV_l, KV_r, K_rope, stage, bz, bx, first, block_N, topk,
         for r in T.serial(block_N // ROWS_PER_PASS):
             j = r * ROWS_PER_PASS + lane // LANES_PER_ROW
             index = T.min(T.max(slot(Indices, bz, bx, first + j, topk), 0), Skv - 1)
-            for u in T.unroll((D_V + D_ROPE) // (LANES_PER_ROW * CHUNK)):
-                column = u * LANES_PER_ROW * CHUNK + lane % LANES_PER_ROW * CHUNK
-                if u < HALF // (LANES_PER_ROW * CHUNK):
+            for u in T.unroll((D_V + D_ROPE) // SPAN):
+                column = u * SPAN + lane % LANES_PER_ROW * CHUNK
+                if u < HALF // SPAN:
                     T.ptx_cp_async(T.access_ptr(KV_l[stage][j, column], "w", CHUNK),
                                    T.access_ptr(KV[bz, index, column], "r", CHUNK), CHUNK)
-                elif u < D_V // (LANES_PER_ROW * CHUNK):
+                elif u < D_V // SPAN:
                     T.ptx_cp_async(T.access_ptr(KV_r[stage][j, column - HALF], "w", CHUNK),
                                    T.access_ptr(KV[bz, index, column], "r", CHUNK), CHUNK)
                 else:
