@@ -51,6 +51,13 @@ def add_filters(p):
                    "finished one is and prints the command that continues it")
     p.add_argument("--devices", metavar="all|N|0,2,5", help="run on several devices at once, one worker each, from one "
                    "queue of cases: every GPU (all), the first N, or those numbered; without a GPU, N CPU-path workers")
+    add_kernel(p)
+
+
+def add_kernel(p):
+    p.add_argument("--kernel", action="append", metavar="FILE.py", help="your own kernel, beside ours: a file naming "
+                   "its OP and defining the op's host function (README: Your own kernel); repeatable. It is the "
+                   "backend user:<file stem>; without --op, its op is run")
 
 
 def parser():
@@ -59,7 +66,8 @@ def parser():
                "compile them for Hopper without a GPU, time them on a GPU, report and compare runs.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    sub.add_parser("list", help="ops, backends, dtypes, and what each backend can run on this machine")
+    sub.add_parser("list", help="ops (their inputs and outputs, in a kernel's argument order), backends, dtypes, and "
+                   "what each backend can run on this machine")
     c = sub.add_parser("check", help="run each backend once and compare with the float64 reference; exit 1 on a failure")
     add_filters(c)
     r = sub.add_parser("run", help="check, then time: compile time apart, median and spread, TFLOP/s")
@@ -92,6 +100,7 @@ def parser():
                    "(its shapes, every config): the count and the compile time of a GPU window's headline")
     i.add_argument("--json", action="store_true", help="print one JSON list of records on stdout, nothing else")
     i.add_argument("--out", metavar="FILE.jsonl", help="append one JSON record per kernel to FILE as it completes")
+    add_kernel(i)
     s = sub.add_parser("smoke", help="every code path of this machine once, at a small size, as a checklist (on a GPU: "
                        "peak, telemetry, every kernel and baseline, autotune, graphs, inspect, benchmarks); exit 1 on a failure")
     s.add_argument("--op", help=f"comma-separated ops whose kernels to run (default: all): {', '.join(ops.OPS)}")
@@ -195,7 +204,9 @@ def select(args):
     from bench.run.backends import backends_for
     from bench.core.env import device
 
-    specs = [ops.load_spec(op) for op in ops.parse_list(args.op, ops.OPS, "op")]
+    kernels = user_kernels(args)
+    op_text = args.op or (",".join(dict.fromkeys(k["op"] for k in kernels)) if args.kernel else None)
+    specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
     if args.shape and len(specs) > 1:
         raise UsageError("--shape needs a single --op: each op has its own shape keys")
     valid = union(backends_for(s) for s in specs)
@@ -220,6 +231,16 @@ def select(args):
         head = headline_groups(specs, names, None, False) if any(map(is_headline, groups)) else []
         return head + [g for g in groups if not is_headline(g)]
     return headline_first(groups) if suite == "gpu-full" else groups
+
+
+def user_kernels(args):
+    """The users' kernels of this command (--kernel files, then installed packages' entry points),
+    registered as backends of their ops for this process and its workers."""
+    from bench.core import user
+
+    kernels = user.gather(getattr(args, "kernel", None) if args else None)
+    ops.register_user_kernels(kernels)
+    return kernels
 
 
 def headline_groups(specs, names, dtypes, named):
@@ -330,10 +351,12 @@ def cmd_list():
     from bench.core.env import device
 
     dev = device()
+    user_kernels(None)  # those installed packages ship (entry points) are listed with their ops
     print(f"device: {dev}")
     for op in ops.OPS:
         spec = ops.load_spec(op)
-        print(f"\n{op}: shape keys {', '.join(spec.SHAPE_KEYS)}; dtypes {', '.join(spec.DTYPES)}")
+        print(f"\n{op}: shape keys {', '.join(spec.SHAPE_KEYS)}; dtypes {', '.join(spec.DTYPES)}; "
+              f"a kernel takes {', '.join(spec.INPUTS)}, then writes {', '.join(spec.OUTPUTS)}")
         for backend in backends_for(spec):
             where = "cuda" if dev == "cuda" else cpu_path(backend)
             states = {}

@@ -37,7 +37,8 @@ def cmd_cases(args, groups, timed):
     out = output_file(args, dev) if timed else None
     done = resumed(args, out)
     env.configure(dev)
-    session = Session(args, timed, dev, out, done, sum(len(g[1]) for g in groups))
+    session = Session(args, timed, dev, out, done, sum(len(g[1]) for g in groups),
+                      max((len(name) for g in groups for name in g[1]), default=0))
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         session.run(groups)
@@ -113,7 +114,7 @@ def resumed(args, out):
 class Session:
     """One check or run: the sweep, the records as they come, the progress shown."""
 
-    def __init__(self, args, timed, dev, out, done, total):
+    def __init__(self, args, timed, dev, out, done, total, backend_width=0):
         from bench.run.pool import DevicePool, slots
         from bench.run.sweep import Sweep
 
@@ -126,7 +127,7 @@ class Session:
         if dev != "cuda" and devices == "1":
             devices = None  # one worker: the plain sweep, as before there was a default
         slot_list = slots(devices, dev) if devices else None
-        self.records, self.show = [], Progress(args, timed, total)
+        self.records, self.show = [], Progress(args, timed, total, backend_width)
         where = f"{dev} x{len(slot_list)} ({', '.join(s.index for s in slot_list)})" if slot_list else dev
         self.show.note(f"device: {where}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
         # The float64 reference is the yardstick, not a contender: timed only when asked for by name.
@@ -344,10 +345,10 @@ def resume_command(out):
 class Progress:
     """A progress bar (current case, elapsed time) on a terminal, and a table row per case."""
 
-    def __init__(self, args, timed, total):
+    def __init__(self, args, timed, total, backend_width=0):
         from bench.core import table
 
-        self.table, self.args, self.rows = table, args, 0
+        self.table, self.args, self.rows, self.backend_width = table, args, 0, backend_width
         self.header = table.RUN_HEADER if timed else table.CHECK_HEADER
         self.row = table.run_row if timed else table.check_row
         self.bar = None
@@ -369,7 +370,8 @@ class Progress:
             self.bar.update(1)
         if self.args.quiet or self.args.json:
             return
-        text = self.table.render(self.header, ([self.header] if not self.rows else []) + [self.row(record)])
+        text = self.table.render(self.header, ([self.header] if not self.rows else []) + [self.row(record)],
+                                 {"backend": self.backend_width})
         self.rows += 1
         if self.bar is not None:
             self.bar.write(text)

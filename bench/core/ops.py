@@ -11,6 +11,9 @@ variant is imported only when asked for), so `dslbench --help` stays fast.
 import difflib
 import importlib
 import importlib.util
+import json
+import os
+import sys
 
 OPS = ("matmul", "act_quant", "attention", "fp8_gemm", "dsa_index", "sparse_mla", "dsa_step")
 DSLS = ("triton", "tilelang")
@@ -82,7 +85,10 @@ def split_backend(name):
 def kernel_module(spec, backend, arch=None, dtype=None):
     """The module of a DSL backend: kernels/<op>/<dsl>_<track>.py, or, compiling for `arch`
     (e.g. sm_100a), its arch variant kernels/<op>/<dsl>_<track>_<arch>.py (sm100a) where that
-    file exists and takes `dtype` (a variant may list the dtypes it takes in DTYPES)."""
+    file exists and takes `dtype` (a variant may list the dtypes it takes in DTYPES); a user
+    kernel's file (user:<name>: load_user_kernel)."""
+    if is_user(backend):
+        return load_user_kernel(backend)
     dsl, track = split_backend(backend)
     variant = arch_variant(spec, backend, arch)
     if variant and (dtype is None or dtype in getattr(variant, "DTYPES", (dtype,))):
@@ -206,3 +212,65 @@ def shape_str(shape):
     """{'M': 8, 'N': 9} -> 'M=8,N=9': how shapes are written on the command line, in tables
     and in the key that matches a case across runs."""
     return ",".join(f"{k}={v}" for k, v in shape.items())
+
+
+# Users' own kernels (bench/core/user.py reads their files): backends named user:<name>, given to a
+# command with --kernel FILE or by an installed package. The ones a run uses travel to its worker
+# processes in the environment.
+USER_PREFIX = "user:"
+USER_KERNELS_ENV = "DSLBENCH_USER_KERNELS"  # {backend: what user.parse read}, as JSON
+
+
+def is_user(backend):
+    """A user's kernel (user:<name>), not one of ours, a vendor's or the reference."""
+    return backend.startswith(USER_PREFIX)
+
+
+def register_user_kernels(kernels):
+    """Make these kernels (user.parse's) backends of their ops in this process and the workers it starts."""
+    os.environ[USER_KERNELS_ENV] = json.dumps({k["name"]: k for k in kernels})
+
+
+def user_kernels():
+    """{backend: what user.parse read} of the user kernels this process was given."""
+    return json.loads(os.environ.get(USER_KERNELS_ENV) or "{}")
+
+
+def user_backends(spec):
+    """The user backends that implement this op."""
+    return [name for name, k in user_kernels().items() if k["op"] == spec.NAME]
+
+
+def backend_dsl(backend):
+    """The DSL whose CPU path and compiler a backend goes through: ours by name, a user kernel's
+    by its file (triton, tilelang, or another label); None for a vendor baseline or the reference."""
+    return user_kernel(backend)["dsl"] if is_user(backend) else split_backend(backend)[0]
+
+
+def user_kernel(backend):
+    """What user.parse read of a user backend; a KeyError says it was not given to this run."""
+    kernels = user_kernels()
+    if backend not in kernels:
+        raise KeyError(f"{backend}: not a user kernel of this run (give its file with --kernel)")
+    return kernels[backend]
+
+
+def load_user_kernel(backend, device=None):
+    """Import a user kernel's file, once per process. On the CPU Triton's interpreter is turned on
+    first (TRITON_INTERPRET is read when @triton.jit decorates). A package the file imports that is
+    not installed raises ModuleNotFoundError (the harness: skipped)."""
+    kernel = user_kernel(backend)
+    module_name = "dslbench_user_" + "".join(c if c.isalnum() else "_" for c in kernel["name"][len(USER_PREFIX):])
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    if device == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"
+    loader = importlib.util.spec_from_file_location(module_name, kernel["file"])
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[module_name] = module
+    try:
+        loader.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module

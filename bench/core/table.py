@@ -49,9 +49,12 @@ RUN_HEADER = CHECK_HEADER[:-1] + ["compile_ms", "median_ms", "p10-p90_ms", "TFLO
 WIDTH = {"op": 10, "backend": 16, "dtype": 5, "shape": 44, "rel_tol": 18, "status": 0}
 
 
-def render(header, rows):
+def render(header, rows, at_least=None):
     """Rows under a header, in columns wide enough for the usual cases (so rows printed
-    one at a time, as cases finish, still line up)."""
+    one at a time, as cases finish, still line up); at_least: {column: width} wider where a run
+    knows it needs it (a user kernel's long backend name)."""
+    widths = {h: max(WIDTH.get(h, 11), (at_least or {}).get(h, 0)) for h in header}
+
     def line(cells):
-        return "  ".join(str(c).ljust(WIDTH.get(h, 11)) for h, c in zip(header, cells)).rstrip()
+        return "  ".join(str(c).ljust(widths[h]) for h, c in zip(header, cells)).rstrip()
     return "\n".join(line(r) for r in rows)

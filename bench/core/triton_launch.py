@@ -33,14 +33,17 @@ def launches(spec, backend, shape, dtype, config, arch=None, device="meta"):
     wrapper runs."""
     from triton.runtime.jit import JITFunction
 
-    from bench.core.ops import kernel_module
+    from bench.core.ops import is_user, kernel_module
 
     module = kernel_module(spec, backend, arch, dtype)
     op, name = spec.NAME, f"{spec.NAME}_kernel"
-    if not isinstance(getattr(module, name, None), JITFunction):
+    kernels = {n: f for n, f in vars(module).items() if isinstance(f, JITFunction)}
+    if is_user(backend) and not kernels:  # a user's file may name its kernels as it likes
+        raise RuntimeError(f"{module.__file__} defines no @triton.jit kernel (TRITON_INTERPRET must be unset "
+                           "before it is imported)")
+    if not is_user(backend) and not isinstance(getattr(module, name, None), JITFunction):
         raise RuntimeError(f"{module.__name__}.{name} is a {type(getattr(module, name, None)).__name__}, not a "
                            "JITFunction (TRITON_INTERPRET must be unset before the kernel module is imported)")
-    kernels = {n: f for n, f in vars(module).items() if isinstance(f, JITFunction)}
     with torch.device(device):  # make_inputs' random numbers cost nothing on meta tensors
         inputs = spec.make_inputs(shape, dtype, 0, device)
         outputs = spec.make_outputs(shape, dtype, device)
@@ -55,7 +58,7 @@ def launches(spec, backend, shape, dtype, config, arch=None, device="meta"):
         for n, f in kernels.items():
             setattr(module, n, f)
     if not calls:
-        raise RuntimeError(f"{module.__name__}.{op} did not launch {name}")
+        raise RuntimeError(f"{module.__name__}.{op} did not launch {', '.join(kernels) if is_user(backend) else name}")
     first = {}
     for n, args, kwargs in calls:  # a kernel launched twice is compiled once
         first.setdefault(n, (kernels[n], args, kwargs))

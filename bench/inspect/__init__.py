@@ -33,11 +33,12 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
     compiles each op's SMOKE_SHAPE)."""
     archs = toolchain.parse_archs(arch_text)
     specs = [ops.load_spec(op) for op in ops.parse_list(op_text, ops.OPS, "op")]
-    valid = list(dict.fromkeys(b for s in specs for a in archs for b in ops.arch_backends(s, a.name)))
+    valid = list(dict.fromkeys([*(b for s in specs for a in archs for b in ops.arch_backends(s, a.name)),
+                                *(b for s in specs for b in ops.user_backends(s))]))
     backends = ops.expand_backends(ops.parse_list(backend_text, [*valid, *ops.DSLS], "backend"), valid)
     tracks = ops.parse_list(track_text, ops.TRACKS, "track")
     dtypes = ops.parse_list(dtype_text, list(dict.fromkeys(d for s in specs for d in s.DTYPES)), "dtype")
-    if any(ops.split_backend(b)[0] == "tilelang" for b in backends) and any(a.vendor == "cuda" for a in archs):
+    if any(ops.backend_dsl(b) == "tilelang" for b in backends) and any(a.vendor == "cuda" for a in archs):
         toolchain.nvcc()  # a missing or mixed CUDA wheel: one line, before anything runs
     if any(a.vendor == "cuda" for a in archs):
         toolchain.triton_tool("cuobjdump")
@@ -55,7 +56,28 @@ def jobs(op_text=None, backend_text=None, dtype_text=None, arch_text=None, every
                         configs = configs if every_config else configs[i % len(configs):][:1] if configs else []
                         out += [dict(op=spec.NAME, spec=spec.__name__, backend=backend, dtype=dtype, shape=shape,
                                      config=c, arch=arch.name) for c in configs]
+        out += user_jobs(spec, shape, dtypes, archs, every_config, backends)
     return order(out)
+
+
+def user_jobs(spec, shape, dtypes, archs, every_config, backends):
+    """The jobs of the users' kernels of this op (`--kernel`) written in Triton or TileLang (what
+    inspect can compile): each config of the file's CONFIGS (the first only, with every_config
+    off), for the dtypes it takes. Its file is imported here only to read those two lists."""
+    out = []
+    for backend in (b for b in ops.user_backends(spec) if b in backends):
+        kernel = ops.user_kernel(backend)
+        if kernel["dsl"] not in ops.DSLS:
+            continue
+        from bench.core import user
+
+        module = ops.load_user_kernel(backend)
+        configs = user.configs(module)[:None if every_config else 1]
+        taken = getattr(module, "DTYPES", spec.DTYPES)
+        out += [dict(op=spec.NAME, spec=spec.__name__, backend=backend, dtype=dtype, shape=shape, config=c,
+                     arch=arch.name) for dtype in dtypes if dtype in spec.DTYPES and dtype in taken
+                for arch in archs for c in configs]
+    return out
 
 
 def headline_jobs(backend_text=None, arch_text=None, every_config=True, track_text=None):
@@ -103,7 +125,7 @@ def run(job_list, workers=None):
     if not job_list:
         return
     workers = max(1, min(workers or os.cpu_count() or 1, len(job_list)))
-    backends = sorted({ops.split_backend(j["backend"])[0] for j in job_list})
+    backends = sorted({ops.backend_dsl(j["backend"]) for j in job_list})
     context = multiprocessing.get_context("spawn")  # fresh interpreters: see worker.py
     archs = list(dict.fromkeys(j["arch"] for j in job_list))
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init, initargs=(archs, backends))
@@ -129,8 +151,8 @@ def record(job, result, environment, utc, workers):
     """A result record as `run` writes them, of kind "inspect": compile facts under metrics."""
     metrics = result["metrics"]
     out = {
-        "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"],
-        "dsl": ops.split_backend(job["backend"])[0], "track": ops.split_backend(job["backend"])[1], "dtype": job["dtype"],
+        "schema": SCHEMA, "kind": "inspect", "op": job["op"], "backend": job["backend"], "dsl": ops.backend_dsl(job["backend"]),
+        "track": "user" if ops.is_user(job["backend"]) else ops.split_backend(job["backend"])[1], "dtype": job["dtype"],
         "shape": dict(job["shape"]), "config": job["config"], "arch": job["arch"],
         "mma_dtypes": mma_dtypes(importlib.import_module(job["spec"]), job["dtype"]),
         "path": f"compile-only for {job['arch']}", "status": result["status"], "reason": result["reason"],

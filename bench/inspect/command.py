@@ -21,7 +21,12 @@ def cmd_inspect(args, summary=None):
             raise UsageError("--suite headline compiles the headline's own ops and dtypes: give no --op or --dtype")
         job_list = compile_report.headline_jobs(args.backend, args.arch, every_config, args.track)
     else:
-        job_list = compile_report.jobs(args.op, args.backend, args.dtype, args.arch, every_config,
+        from bench.core import ops, user
+
+        kernels = user.gather(getattr(args, "kernel", None))  # users' own kernels (--kernel), beside ours
+        ops.register_user_kernels(kernels)
+        op_text = args.op or (",".join(dict.fromkeys(k["op"] for k in kernels)) if getattr(args, "kernel", None) else None)
+        job_list = compile_report.jobs(op_text, args.backend, args.dtype, args.arch, every_config,
                                        track_text=args.track)  # input errors first
     t0 = time.perf_counter()
     records = []

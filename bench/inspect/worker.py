@@ -8,7 +8,7 @@ once, so that no compile time includes an import or a one-time setup.
 import importlib
 import os
 
-from bench.core.ops import split_backend
+from bench.core.ops import backend_dsl, is_user, user_kernel
 from bench.inspect.toolchain import ARCHS
 
 
@@ -40,7 +40,10 @@ def compile_case(job):
 
     try:
         spec = importlib.import_module(job["spec"])
-        if split_backend(job["backend"])[0] == "triton":
+        dsl = backend_dsl(job["backend"])
+        if dsl == "tilelang" and is_user(job["backend"]) and user_kernel(job["backend"])["host"] != "factory":
+            raise Skip(f"inspect compiles a TileLang file's factory {spec.NAME}_kernel; this file has a host function only")
+        if dsl == "triton":
             from bench.inspect.triton_build import compile_triton as build
         else:
             from bench.inspect.tilelang_build import compile_tilelang as build

@@ -1,5 +1,5 @@
 """Questions asked of a run's records by `report` and its verdict: groups, times, ratios, counts."""
-from bench.core.ops import DSLS, TRACKS, backend_name, split_backend
+from bench.core.ops import DSLS, TRACKS, backend_name, is_user, split_backend
 from bench.results import stats
 
 
@@ -59,7 +59,13 @@ def is_dsl(backend):
 
 
 def vendors(records):
-    return [b for b in backends(records) if not is_dsl(b) and b != "reference"]
+    """The vendor baselines among the backends (not ours, not a user's kernel, not the reference)."""
+    return [b for b in backends(records) if not is_dsl(b) and not is_user(b) and b != "reference"]
+
+
+def users(records):
+    """The users' own kernels among the backends (user:<name>, bench/core/user.py)."""
+    return [b for b in backends(records) if is_user(b)]
 
 
 def dsl_backend(dsl, track):
@@ -90,10 +96,17 @@ def find(records, backend, shape):
 
 
 def median_ms(record):
-    """The median time of a passing, timed case; None otherwise (a wrong kernel has no speed)."""
-    if not record or record.get("status") != "pass":
+    """The median time of a passing, timed case; None otherwise (a wrong kernel has no speed, and
+    neither has one whose work the timed stream did not wait for: stream_disagrees)."""
+    if not record or record.get("status") != "pass" or stream_disagrees(record):
         return None
     return (record.get("time") or {}).get("median_ms") or None
+
+
+def stream_disagrees(record):
+    """A GPU case whose device time disagreed with its stream's (bench/run/timing.py: the stream
+    check): work left running on another stream when the timed one was done."""
+    return (record.get("stream_check") or {}).get("agree") is False
 
 
 def fastest_vendor(records, shape):
@@ -112,7 +125,12 @@ def speed_vs_vendor(records, backend, shape):
 def speed_ratios(records, track, faster="tilelang", than="triton"):
     """[(shape, speed of DSL `faster` / speed of DSL `than`)] in one track, over shapes where
     both passed and were timed."""
-    faster, than = dsl_backend(faster, track), dsl_backend(than, track)
+    return backend_ratios(records, dsl_backend(faster, track), dsl_backend(than, track))
+
+
+def backend_ratios(records, faster, than):
+    """[(shape, speed of backend `faster` / speed of backend `than`)] over shapes where both passed
+    and were timed."""
     out = []
     for shape in shapes(records):
         a, b = median_ms(find(records, faster, shape)), median_ms(find(records, than, shape))

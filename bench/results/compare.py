@@ -15,7 +15,7 @@ import json
 import statistics
 
 from bench.core import records as rec
-from bench.core.ops import shape_str, split_backend
+from bench.core.ops import is_user, shape_str, split_backend
 from bench.core.table import render as render_table
 from bench.results import stats
 from bench.results.analysis import telemetry_flag
@@ -101,7 +101,8 @@ def controls(base, new, base_records, new_records):
     same_vendor_code = all(env_values(base_records, f) == env_values(new_records, f) for f in ("torch", "cuda"))
     if not same_vendor_code:
         return []
-    return [k for k in new if k in base and not is_dsl(new[k]["backend"]) and new[k]["backend"] != "reference"
+    return [k for k in new if k in base and not is_dsl(new[k]["backend"]) and not is_user(new[k]["backend"])
+            and new[k]["backend"] != "reference"
             and all((r.get("time") or {}).get("samples_ms") and r["status"] == "pass" for r in (base[k], new[k]))]
 
 

@@ -66,6 +66,12 @@ def telemetry_lines(cases, listed=8):
         lines += [f"> **Warning:** {len(throttled)} case(s) ran while the GPU reported a thermal or hardware slowdown "
                   "(`telemetry.throttled`: clocks held down by heat or the hardware, so these times understate "
                   f"the GPU): {names}{more}.", ""]
+    unwaited = [r for r in cases if an.stream_disagrees(r)]
+    if unwaited:
+        names = ", ".join(f"{r['op']} {r['dtype']} {r['backend']} {shape_str(r['shape'])}" for r in unwaited[:listed])
+        lines += [f"> **Warning:** {len(unwaited)} case(s) left work on the GPU that the timed stream did not wait "
+                  "for (`stream_check`: the device was busy well after the stream's end event, e.g. a kernel launched "
+                  f"on another stream); their times are not used: {names}.", ""]
     capped = sum(an.telemetry_flag(r, "power_capped") for r in cases)
     if capped:
         lines += [f"> {capped} case(s) ran at the GPU's software power cap (`telemetry.power_capped`, NVML's "
@@ -107,7 +113,8 @@ def performance_section(groups, out, performance):
         tflops = {b: [(an.find(records, b, s) or {}).get("tflops") if an.median_ms(an.find(records, b, s)) else None
                       for s in shapes] for b in names}
         spans = {b: [tflops_span(an.find(records, b, s)) for s in shapes] for b in names}
-        vs_vendor = {b: [an.speed_vs_vendor(records, b, s) for s in shapes] for b in names if an.is_dsl(b)}
+        vs_vendor = {b: [an.speed_vs_vendor(records, b, s) for s in shapes] for b in names
+                     if an.is_dsl(b) or an.is_user(b)}
         png = out / f"perf_{op}_{dtype}.png".replace(" ", "_")
         plots.performance(png, op, dtype, shapes, tflops, vs_vendor if an.vendors(records) else {}, performance, spans)
         pngs.append(png)
@@ -175,7 +182,7 @@ def correctness_section(groups):
 def compile_section(groups, out, performance):
     rows, per_op = [], {}
     for (op, dtype), records in groups.items():
-        for backend in (b for b in an.backends(records) if an.is_dsl(b)):
+        for backend in (b for b in an.backends(records) if an.is_dsl(b) or an.is_user(b)):
             mine = [r for r in records if r["backend"] == backend and r.get("compile_ms") is not None]
             times = [r["compile_ms"] for r in mine]
             tried = [len(r.get("autotune") or []) for r in mine]

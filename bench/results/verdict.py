@@ -299,6 +299,29 @@ def answer_gpu(groups):
     return lines + [f"- {k}: {'yes' if v[0] else 'no' if v[0] is False else '-'}: {v[1]}" for k, v in results.items()] + [""]
 
 
+def users_section(groups, performance):
+    """Users' own kernels (`--kernel`) beside ours: their checks, and on a GPU their speed over our
+    best-track kernels and the fastest vendor baseline. They do not enter the answer above."""
+    rows = []
+    for (op, dtype), records in groups.items():
+        for backend in an.users(records):
+            mine = [r for r in records if r["backend"] == backend]
+            over = [an.summary(an.backend_ratios(records, backend, an.dsl_backend(d, "best"))) for d in DSLS]
+            vendor = an.summary([v for s in an.shapes(records) if (v := an.speed_vs_vendor(records, backend, s))])
+            file = mine[0].get("kernel_file") or {}
+            speeds = [x(o[0]) if o and performance else "-" for o in (*over, vendor)]
+            rows.append([op, dtype, backend, mine[0].get("dsl") or "-", (file.get("sha256") or "-")[:12],
+                         an.pass_rate(an.status_counts(records, backend)), *speeds])
+    if not rows:
+        return []
+    lines = ["### Your own kernels", "", "Kernels given with `--kernel` (or by an installed package), checked and timed "
+             "exactly as ours; they do not enter the TileLang-vs-Triton answer. Speed over ours: their median time "
+             "over this kernel's, geometric mean over the shapes where both passed and were timed"
+             + ("" if performance else " (none here: a CPU-path run has no speed)") + ".", ""]
+    return lines + table(["op", "dtype", "backend", "DSL", "file sha256", "passed", "speed / Triton best",
+                          "speed / TileLang best", "speed / vendor"], rows)
+
+
 def compile_cost(inspects):
     """One sentence on the GPU compile cost from the inspect records, or None."""
     medians = inspect_compile_medians(inspects)
@@ -358,6 +381,7 @@ def section(groups, inspects, sizes, performance, out):
             lines += [f"![TileLang vs Triton]({png.name})", ""]
         lines += launch.verdict_lines(groups)
     lines += correctness_section(groups) + compile_section(groups, inspects, performance) + code_section(sizes)
+    lines += users_section(groups, performance)
     if performance:
         lines += wins_section(groups, inspects)
     lines += codegen_section(inspects)

@@ -15,6 +15,9 @@ Conventions every op folder follows, so that this file needs no per-op code. A D
   a compute capability 10.0 device) replaces <dsl>_<track>.py (bench/core/ops.py, kernel_module).
 - kernels/<op>/baselines.py maps a vendor backend name to fn(*inputs, *outputs, **flags);
   fn.outputs, if set, names the outputs it produces (e.g. SDPA: o but no lse): only those are checked.
+- A user's kernel file (user:<name>, bench/core/user.py) has a host function <op>(*inputs,
+  *outputs, **flags, **config) called as a Triton wrapper is (its CONFIGS autotuned alike), or a
+  TileLang factory <op>_kernel compiled as ours are.
 - A TileLang factory may instead return {name: (prim_func, pass_configs)}: several kernels,
   each compiled with its own pass configs, that the module's host function
   <op>(kernels, *inputs, *outputs, *workspace) chains (with host work between them, such as
@@ -37,8 +40,10 @@ from typing import Callable
 
 import torch
 
-from bench.core.ops import cuda_arch, dsl_backends, kernel_module, sibling, split_backend
-from bench.run import timing
+from bench.core import user
+from bench.core.ops import (backend_dsl, cuda_arch, dsl_backends, is_user, kernel_module, load_user_kernel, sibling,
+                            split_backend, user_backends, user_kernel)
+from bench.run import guards, timing
 from kernels import Skip, dtypes  # noqa: F401  (Skip: bench.run.backends.Skip for the harness)
 
 # dtypes each CPU path computes natively; tensors of the others are emulated in fp32
@@ -50,6 +55,7 @@ CPU_NATIVE = {"triton": ("fp32", "fp16"), "tilelang": ("fp32", "fp16")}
 CPU_NATIVE_INPUTS = {"triton": ("e4m3",)}
 CPU_PATH = {"triton": "Triton interpreter", "tilelang": "TileLang C backend", "reference": "float64 on the CPU"}
 VENDOR_CPU_PATH = "torch on the CPU"  # every vendor baseline that runs without a GPU
+USER_CPU_PATH = "its own code on the CPU"  # a user's kernel in neither Triton nor TileLang
 
 
 @dataclass
@@ -62,24 +68,31 @@ class Prepared:
     config: dict | None = None
     tried: list = field(default_factory=list)  # autotune: (config, median_ms) per config
     stages: dict = field(default_factory=dict)  # spec.STAGES: {stage: a run of that stage alone}
+    inputs: dict = field(default_factory=dict)  # the tensors the run reads (fp32 copies where emulated)
+    poison: Callable[[], None] = lambda: None  # refills every output the run writes with its poison
     ahead: dict | None = None  # the compile-ahead pool's mark when it built this config (bench/run/ahead.py)
     cold_compile_ms: float | None = None  # the first config's compile, cold and alone in this process (None: the pool's)
 
 
 def backends_for(spec):
     """Both DSLs in each of the op's tracks, its vendor baselines (named in its spec, so
-    baselines.py is not imported to list them), and the float64 reference."""
-    return [*dsl_backends(spec), *getattr(spec, "BASELINES", ()), "reference"]
+    baselines.py is not imported to list them), the users' kernels given to this run, and the
+    float64 reference."""
+    return [*dsl_backends(spec), *getattr(spec, "BASELINES", ()), *user_backends(spec), "reference"]
 
 
 def cpu_path(backend):
     """Which CPU path runs a backend without a GPU."""
-    return CPU_PATH.get(split_backend(backend)[0] or backend, VENDOR_CPU_PATH)
+    dsl = backend_dsl(backend)
+    return CPU_PATH.get(dsl or backend, USER_CPU_PATH if is_user(backend) else VENDOR_CPU_PATH)
 
 
 def support(backend, dtype, device, spec):
-    """'native', 'emulated', or a reason it cannot run (a string starting 'skipped: ')."""
-    dsl, _ = split_backend(backend)
+    """'native', 'emulated', or a reason it cannot run (a string starting 'skipped: '). A user
+    kernel's own limits (DEVICES, DTYPES, a package it imports) are found when it is imported."""
+    dsl = backend_dsl(backend)
+    if is_user(backend) and dsl not in CPU_NATIVE:
+        return "native"
     if dsl:
         if importlib.util.find_spec(dsl) is None:
             return f"skipped: {dsl} is not installed"
@@ -122,8 +135,9 @@ def emulate(tensors, native):
 def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
     """Compile (and on a GPU, autotune) `backend` for this case; return what to time.
     config: one config of the track's list, "first" (the list's first), "autotune" (the whole
-    list) or "autotune:N" (its first N);
-    exclude: [{config, reason}] of configs that faulted in an earlier process (not tried again)."""
+    list) or "autotune:N" (its first N); a user kernel's list is its file's CONFIGS.
+    exclude: [{config, reason}] of configs that faulted in an earlier process (not tried again).
+    The outputs are poisoned before every call whose result is kept (bench/run/guards.py)."""
     if backend == "reference":  # the float64 computation: what its run does, and times
         run = lambda: spec.reference(inputs, **spec.kernel_flags(shape))  # noqa: E731
         return Prepared(run=run, outputs=run())
@@ -132,35 +146,65 @@ def prepare(backend, spec, shape, dtype, config, inputs, device, exclude=()):
         raise Skip(state[len("skipped: "):])
     emulated = state == "emulated"
     real_outputs = spec.make_outputs(shape, dtype, device)
-    dsl, track = split_backend(backend)
+    dsl, track = backend_dsl(backend), split_backend(backend)[1]
     native = CPU_NATIVE.get(dsl, ())
     run_in = emulate(inputs, native + CPU_NATIVE_INPUTS.get(dsl, ())) if emulated else inputs
     run_out = emulate(real_outputs, native) if emulated else real_outputs
+    poison = guards.Poison([*run_out.values(), *real_outputs.values()])
     flags, produces, stages = spec.kernel_flags(shape), spec.OUTPUTS, getattr(spec, "STAGES", ())
-    if dsl == "triton":
-        build = triton_builder(spec, backend, shape, dtype, flags, run_in, run_out, device, stages)
-    elif dsl == "tilelang":
-        build = tilelang_builder(spec, backend, shape, dtype if not emulated else "fp32", run_in, run_out, device,
-                                 stages)
+    compute_dtype = dtype if not emulated else "fp32"
+    if is_user(backend):
+        module = user_module(backend, dtype, device)
+        configs = user.configs(module)
+        if user_kernel(backend)["host"] == "factory":
+            build = tilelang_builder(spec, backend, shape, compute_dtype, run_in, run_out, device, stages, module)
+        else:
+            build = host_builder(module, spec, shape, dtype, flags, run_in, run_out, device, stages)
+    elif dsl in ("triton", "tilelang"):
+        configs = spec.configs_for(dtype, track)
+        if dsl == "triton":
+            build = host_builder(load_triton(spec, backend, device), spec, shape, dtype, flags, run_in, run_out,
+                                 device, stages, backend)
+        else:
+            build = tilelang_builder(spec, backend, shape, compute_dtype, run_in, run_out, device, stages)
     else:
         fn = sibling(spec, "baselines").BASELINES[backend]
         call = lambda **stage: fn(*run_in.values(), *run_out.values(), **flags, **stage)  # noqa: E731
         build = lambda config: staged(call, stages)  # noqa: E731
-        config, produces = None, getattr(fn, "outputs", produces)
+        configs, config, produces = [None], None, getattr(fn, "outputs", produces)
     if emulated:
         build = rounding(build, run_out, real_outputs)
     if isinstance(config, str) and config.startswith("autotune"):  # "autotune:2": the list's first two
         count = int(config.partition(":")[2] or 0) or None
-        prepared = autotune(build, spec.configs_for(dtype, track)[:count], device, exclude)
+        prepared = autotune(build, configs[:count], device, exclude, poison)
     else:
-        if dsl and config == "first":  # the first config of the track's shared list this DSL takes
-            prepared = first_taken(build, spec.configs_for(dtype, track), device)
+        if config == "first":  # the first config of the list this backend takes
+            prepared = first_taken(build, configs, device, poison)
         else:
-            prepared = compiled(build, config, device)
+            prepared = compiled(build, config, device, poison)
         prepared.cold_compile_ms = None if prepared.ahead else prepared.compile_ms
     prepared.outputs = {name: out for name, out in real_outputs.items() if name in produces}
-    prepared.emulated = emulated
+    prepared.emulated, prepared.inputs, prepared.poison = emulated, run_in, poison
     return prepared
+
+
+def user_module(backend, dtype, device):
+    """A user kernel's module, imported, or Skip when it cannot run here: a package it imports
+    is not installed, or its DEVICES, DTYPES or unavailable(dtype, device) refuse this case."""
+    try:
+        module = load_user_kernel(backend, device)
+    except ModuleNotFoundError as exc:
+        raise Skip(f"{exc.name} is not installed ({user_kernel(backend)['file']} imports it)") from None
+    devices = getattr(module, "DEVICES", ("cpu", "cuda"))
+    if device not in devices:
+        raise Skip("needs a CUDA GPU" if devices == ("cuda",) else f"runs on {', '.join(devices)} only (its DEVICES)")
+    taken = getattr(module, "DTYPES", None)
+    if taken is not None and dtype not in taken:
+        raise Skip(f"takes {', '.join(taken)} only (its DTYPES)")
+    reason = getattr(module, "unavailable", lambda *a: None)(dtype, device)
+    if reason:
+        raise Skip(reason)
+    return module
 
 
 # What a DSL's compiler or the GPU says when a config asks for more than it has: the config is
@@ -181,14 +225,14 @@ def refusal(exc):
     return None
 
 
-def first_taken(build, configs, device):
+def first_taken(build, configs, device, poison=None):
     """The first config of the list this DSL takes, compiled: those it cannot take before it
     are in `tried` as skipped, with the reason; any other error is the result, as is the last
     refusal when it takes none."""
     skipped = []
     for i, config in enumerate(configs):
         try:
-            prepared = compiled(build, config, device)
+            prepared = compiled(build, config, device, poison)
         except Exception as exc:
             reason = refusal(exc)
             if reason is None or i == len(configs) - 1:
@@ -252,10 +296,12 @@ def rounding(build, wide_outputs, real_outputs):
     return build_rounded
 
 
-def compiled(build, config, device):
-    """Build one config and call it once: compile_ms is the wall time of both (TileLang
-    compiles in build, Triton JIT-compiles in its first call); for a config the compile-ahead
-    pool built (bench/run/ahead.py), the pool's compile time plus this first call."""
+def compiled(build, config, device, poison=None):
+    """Build one config and call it once, on poisoned outputs: compile_ms is the wall time of
+    both (TileLang compiles in build, Triton JIT-compiles in its first call); for a config the
+    compile-ahead pool built (bench/run/ahead.py), the pool's compile time plus this first call."""
+    if poison:
+        poison()
     t0 = time.perf_counter()
     run = build(config)
     built = time.perf_counter()
@@ -270,7 +316,7 @@ def compiled(build, config, device):
                     ahead=ahead)
 
 
-def autotune(build, configs, device, exclude=()):
+def autotune(build, configs, device, exclude=(), poison=None):
     """Compile every config, time each with the shared procedure, keep the fastest.
 
     Both DSLs get the same list and the same procedure, one config after another: the same
@@ -312,7 +358,9 @@ def autotune(build, configs, device, exclude=()):
         errors = [t["error"] for t in tried if "error" in t]
         raise RuntimeError(f"no config compiled: {errors[-1] if errors else 'empty config list'}")
     prepared = best[1]
-    timing.wall_ms(prepared.run, device)  # the outputs now hold the chosen config's result
+    if poison:
+        poison()
+    timing.wall_ms(prepared.run, device)  # the outputs now hold the chosen config's result, alone
     prepared.compile_ms, prepared.autotune_ms, prepared.tried = compile_ms, autotune_ms, tried
     prepared.cold_compile_ms = first_cold(tried)
     return prepared
@@ -414,18 +462,21 @@ def warm_up(device):
     torch.cuda.synchronize()
 
 
-def triton_builder(spec, backend, shape, dtype, flags, inputs, outputs, device, stages=()):
+def host_builder(module, spec, shape, dtype, flags, inputs, outputs, device, stages=(), backend=None):
+    """build(config) for a host function <op>(*inputs, *outputs, **workspace, **flags, **config):
+    our Triton wrappers (backend: theirs, for the compile-ahead pool's builds) and users' files.
+    On a GPU a module of Triton kernels compiles cold, into a cache of its own (cold_triton)."""
     from bench.run import ahead
 
-    module = load_triton(spec, backend, device)
     host = getattr(module, spec.NAME)
-    if device == "cuda":
+    triton_kernels = device == "cuda" and any(type(v).__name__ == "JITFunction" for v in vars(module).values())
+    if triton_kernels:
         cold_triton(module)
     own_cache = os.environ.get("TRITON_CACHE_DIR")
 
     def build(config):
-        built_ahead = ahead.compiled_ahead(spec, backend, dtype, shape, config) if device == "cuda" else None
-        if device == "cuda":  # the JIT of this config's first launch compiles into, or loads from, here
+        built_ahead = ahead.compiled_ahead(spec, backend, dtype, shape, config) if backend and device == "cuda" else None
+        if triton_kernels:  # the JIT of this config's first launch compiles into, or loads from, here
             os.environ["TRITON_CACHE_DIR"] = built_ahead["cache"] if built_ahead else own_cache
         scratch = workspace(module, shape, dtype, config, device)
         run = staged(lambda **stage: host(*inputs.values(), *outputs.values(), **scratch, **flags, **config, **stage),
@@ -472,14 +523,16 @@ def tilelang_compile(spec, backend, dtype, shape, config, arch, target="cuda", c
         tilelang.disable_cache()  # compile times are cold, as Triton's, unless a compile asks
 
 
-def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device, stages=()):
+def tilelang_builder(spec, backend, shape, dtype, inputs, outputs, device, stages=(), module=None):
+    """build(config) for a TileLang factory: kernels/<op>/tilelang_<track>.py's, or `module`'s
+    (a user's file)."""
     import tilelang
 
     from bench.run import ahead
 
     tilelang.disable_cache()  # compile times are cold, as Triton's
     logging.getLogger("tilelang").setLevel(logging.WARNING)
-    module = kernel_module(spec, backend, device_arch(device), dtype)
+    module = module or kernel_module(spec, backend, device_arch(device), dtype)
     factory = getattr(module, f"{spec.NAME}_kernel")
     pass_configs = getattr(module, "PASS_CONFIGS", {})
 

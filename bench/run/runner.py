@@ -7,9 +7,9 @@ which backend a crash or hang belongs to (bench/run/sweep.py).
 """
 import traceback
 
-from bench.run import backends, check, telemetry, timing
+from bench.run import backends, check, guards, telemetry, timing
 from bench.core import env
-from bench.core.ops import split_backend
+from bench.core.ops import is_user, split_backend, user_kernel
 from bench.core.records import SCHEMA
 
 TIMING_LABEL = {
@@ -21,13 +21,19 @@ TIMING_LABEL = {
 
 def base_record(spec, backend, dtype, shape, seed, device):
     dsl, track = split_backend(backend)  # both None for a vendor baseline or the reference
-    return {
+    if is_user(backend):  # a user's kernel: its DSL label, track "user", and which file it was
+        kernel = user_kernel(backend)
+        dsl, track = kernel["dsl"], "user"
+    record = {
         "schema": SCHEMA, "kind": "case", "op": spec.NAME, "backend": backend, "dsl": dsl, "track": track,
         "dtype": dtype, "shape": dict(shape), "shape_class": shape_class(spec, shape), "seed": seed, "device": device,
         "path": "cuda" if device == "cuda" else backends.cpu_path(backend),
         "status": None, "reason": "", "emulated": False, "config": None,
         "flops": spec.flops(shape), "bytes": spec.bytes_moved(shape, dtype),
     }
+    if is_user(backend):
+        record["kernel_file"] = {"path": kernel["file"], "sha256": kernel["sha256"]}
+    return record
 
 
 def shape_class(spec, shape):
@@ -79,6 +85,7 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cu
     on_phase(None, "inputs")
     inputs = spec.make_inputs(shape, dtype, seed, device)
     reference = spec.reference(inputs, **spec.kernel_flags(shape))
+    pristine, second = guards.snapshot(inputs), {}  # the inputs before any call; the second call's (honesty)
     waiting, runs, stages = {}, {}, {}
     for backend in names:
         on_phase(backend, "prepare")
@@ -94,6 +101,9 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cu
                 if earlier:
                     carried(prepared, earlier)
             record.update(checked(spec, dtype, prepared, reference_for(spec, inputs, prepared.outputs, reference)))
+            if backend != "reference" and record["status"] == "pass":
+                on_phase(backend, "check again")
+                record.update(honesty(spec, shape, dtype, seed, device, prepared, pristine, second))
             if earlier:
                 record["prepared_again"] = "in a fresh process after another backend's sticky error: its chosen config only"
             if timed and record["status"] == "pass" and (backend != "reference" or time_reference):
@@ -114,6 +124,29 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cu
     if runs:
         yield from timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interleave, on_phase,
                                  isolate_errors, stages)
+
+
+def honesty(spec, shape, dtype, seed, device, prepared, pristine, second):
+    """The honesty guards (bench/run/guards.py) after a passing check: the inputs as they were,
+    and a second call on other inputs (made once per group, in `second`) that passes too; the
+    record's new status and reason when not, else `second_call` (its seed and errors)."""
+    wrote = guards.written(prepared.inputs, guards.as_read(prepared.inputs, pristine))
+    if wrote:
+        guards.restore(prepared.inputs, pristine)
+        return {"status": "fail", "reason": guards.written_reason(wrote)}
+    other_seed = seed + guards.SECOND_SEED
+    if not second:
+        second["inputs"] = spec.make_inputs(shape, dtype, other_seed, device)
+        second["reference"] = spec.reference(second["inputs"], **spec.kernel_flags(shape))
+    outputs, wrote = guards.second_call(prepared, second["inputs"], device)
+    if wrote:
+        return {"status": "fail", "reason": guards.written_reason(wrote) + " (on its second call)"}
+    result = check.compare(outputs, reference_for(spec, second["inputs"], outputs, second["reference"]),
+                           spec.TOLERANCE[dtype])
+    if not result["passed"]:
+        return {"status": "fail", "reason": f"a second call, on other inputs (seed {other_seed}), fails: "
+                                            f"{result['reason']} (an answer kept from the first call?)"}
+    return {"second_call": {"seed": other_seed, "max_abs_err": result["max_abs_err"], "rel_err": result["rel_err"]}}
 
 
 def carry(waiting):
@@ -194,6 +227,12 @@ def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interle
                 if isolate_errors:
                     break
     launch = timing.launch_all({n: runs[n] for n in stats if n not in errors}, device, stats, on_phase)
+    streams = {}
+    try:
+        on_phase(None, "stream check")
+        streams = timing.stream_checks({n: runs[n] for n in stats if n not in errors}, device, cuda_graph)
+    except Exception as exc:  # the cases were timed: their records keep their times, and say why this is missing
+        streams = {n: {"error": one_line(exc)} for n in stats}
     after = telemetry.snapshot() if device == "cuda" else None
     for name, record in waiting.items():
         if name in errors:
@@ -207,6 +246,8 @@ def timed_records(spec, shape, dtype, device, waiting, runs, cuda_graph, interle
                 record["stage_time"] = stage_stats[name]
             if name in launch:
                 record["launch"] = launch[name]
+            if name in streams:
+                record["stream_check"] = streams[name]
             if before is not None:
                 record["telemetry"] = telemetry.flags(before, after)
         yield finish(record)

@@ -24,6 +24,13 @@ kernels and differs between the DSLs' launchers. The same procedure for every ba
   (a call that waits for the GPU), the hold is lengthened; failing that, no device time.
 `host_overhead_us` = wall - device: what a back-to-back loop loses per call to the host.
 On the CPU there is no device time to set the host's against: no launch field at all.
+
+Stream check (GPU only, `stream_checks`, every backend alike): events time the current stream,
+so a kernel that puts its work on another stream would look fast. A few calls, each after a flush
+on an idle GPU, are timed both by events on the current stream and by the host's clock until the
+whole device is done (a synchronize); a median device time above STREAM_RATIO x the stream's plus
+STREAM_SLACK_MS (a synchronize's own latency, on a host the compile-ahead pool keeps busy) marks
+the record `stream_check.agree = false`, and its time is not used (bench/results/analysis.py).
 """
 import functools
 import statistics
@@ -46,6 +53,8 @@ LAUNCH_REPS = 5
 LAUNCH_MAX_MS = 1.0  # a slower kernel hides the host's few microseconds per call: not measured
 LAUNCH_HOLD_MS = (1.0, 200.0)  # the busy-wait: at least, at most
 LAUNCH_ATTEMPTS = 3  # holds tried per pass, each 4x longer
+STREAM_CHECK_REPS = 5
+STREAM_RATIO, STREAM_SLACK_MS = 1.5, 0.05
 LAUNCH_METHOD = ("N back-to-back calls, L2 warm: wall until done per call; the same calls queued behind a busy-wait "
                  "kernel: host time to issue, and device time from events; overhead = wall - device")
 
@@ -204,6 +213,40 @@ def wall_ms(fn, device):
     if device == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - t0) * 1e3, result
+
+
+def stream_check(fn, clock, flush=lambda: None, reps=STREAM_CHECK_REPS):
+    """{stream_ms, device_ms, agree}: the median of `reps` calls timed by events on the current
+    stream and by the host's clock until the whole device is idle (module docstring)."""
+    stream, device = [], []
+    for _ in range(reps):
+        flush()
+        clock.sync()
+        t0 = clock.now_ms()
+        start = clock.event()
+        fn()
+        end = clock.event()
+        clock.sync()
+        device.append(clock.now_ms() - t0)
+        stream.append(clock.elapsed_ms(start, end))
+    return stream_agreement(stream, device)
+
+
+def stream_agreement(stream_samples, device_samples):
+    """Whether the device's time agrees with the stream's (module docstring: the stream check)."""
+    stream_ms, device_ms = statistics.median(stream_samples), statistics.median(device_samples)
+    return {"stream_ms": stream_ms, "device_ms": device_ms,
+            "agree": device_ms <= stream_ms * STREAM_RATIO + STREAM_SLACK_MS}
+
+
+def stream_checks(runs, device, cuda_graph=False, clock=None):
+    """{backend: its record's `stream_check`} for the timed backends of a case (GPU only; none in
+    CUDA-graph mode, whose replays are timed on the stream that captured every stream's work)."""
+    if device != "cuda" or cuda_graph:
+        return {}
+    flush = gpu_timer().flush if clock is None else (lambda: None)  # a simulated clock has no L2
+    clock = clock or cuda_clock()
+    return {name: stream_check(fn, clock, flush) for name, fn in runs.items() if name != "reference"}
 
 
 class CudaClock:
