@@ -111,6 +111,15 @@ def resumed(args, out):
     return {case_key(r) if r.get("kind", "case") == "case" else ("machine",): r for r in records}
 
 
+def selection_order(groups):
+    """A sort key putting records in the order of the selection: group by group, backend by backend."""
+    place = {}
+    for spec, names, dtype, shape in groups:
+        for name in names:
+            place.setdefault((spec.NAME, dtype, json.dumps(dict(shape), sort_keys=True), name), len(place))
+    return lambda r: place.get((r["op"], r["dtype"], json.dumps(r["shape"], sort_keys=True), r["backend"]), len(place))
+
+
 class Session:
     """One check or run: the sweep, the records as they come, the progress shown."""
 
@@ -128,6 +137,7 @@ class Session:
             devices = None  # one worker: the plain sweep, as before there was a default
         slot_list = slots(devices, dev) if devices else None
         self.records, self.show = [], Progress(args, timed, total, backend_width)
+        self.order = lambda record: 0
         where = f"{dev} x{len(slot_list)} ({', '.join(s.index for s in slot_list)})" if slot_list else dev
         self.show.note(f"device: {where}" + ("" if dev == "cuda" else " (CPU paths: timings are not performance)"))
         # The float64 reference is the yardstick, not a contender: timed only when asked for by name.
@@ -148,6 +158,7 @@ class Session:
             self.machine = (self.pool or self.sweep).machine()
             if self.machine and self.out:
                 append(self.out, self.machine)
+        self.order = selection_order(groups)
         todo = self.remaining(groups)
         if self.ahead:
             queued = self.ahead.submit(longest_first(todo) if self.pool else todo)
@@ -213,8 +224,8 @@ class Session:
     def finish(self):
         from bench.core.records import clean
 
-        if self.args.json:
-            print(json.dumps(clean(self.records), indent=1))
+        if self.args.json:  # in the order asked for, whatever order the workers finished in
+            print(json.dumps(clean(sorted(self.records, key=self.order)), indent=1))
         else:
             print(summary(self.records) + (f"; {len(self.done)} already in {self.out}" if self.done else ""))
             for line in next_steps(self.out, self.dev):
