@@ -35,6 +35,9 @@ DRAW = {
         B=r.randint(1, 2), Hq=Hkv * G, Hkv=Hkv, Sq=size(r, 1, 8) if decode else size(r, 1, 140),
         Skv=size(r, 1, 200), D=r.choice((16, 40, 59, 64, 96, 111, 128)), causal=r.randint(0, 1)))(
         r.randint(1, 2), r.choice((1, 2, 3, 4)), r.random() < 0.4),
+    "attention_bwd": lambda r: (lambda Hkv, G: dict(
+        B=1, Hq=Hkv * G, Hkv=Hkv, Sq=size(r, 1, 100), Skv=size(r, 1, 130), D=r.choice((16, 40, 59, 64, 96)),
+        causal=r.randint(0, 1)))(r.randint(1, 2), r.choice((1, 2, 4, 8))),
     "dsa_index": lambda r: dict(B=r.randint(1, 2), Sq=size(r, 1, 40), Skv=size(r, 1, 300), H=r.choice((16, 32)),
                                 D=128),
     "sparse_mla": lambda r: dict(B=r.randint(1, 2), Sq=size(r, 1, 12), Skv=size(r, 1, 160), H=size(r, 1, 72),
