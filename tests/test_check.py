@@ -42,3 +42,15 @@ def test_an_unwritten_poisoned_output_fails():
     ref, _ = reference_and_output()
     poisoned = spec.make_outputs(dict(M=64, N=48, K=80), "fp16")
     assert not check.compare(poisoned, ref, spec.TOLERANCE["fp16"])["passed"]
+
+
+def test_an_all_zero_reference_takes_the_bounds_as_absolute():
+    """The dq of queries that each see one key is exactly zero: a kernel's rounding there
+    (dp - delta, two fp32 sums of the same products in other orders) passes, a real error fails."""
+    ref = {"c": torch.zeros(8, 8, dtype=torch.float64)}
+    rounding, wrong = torch.full((8, 8), 1e-6), torch.zeros(8, 8)
+    wrong[2, 3] = 0.05
+    assert check.compare({"c": rounding}, ref, (1e-2, 2e-2))["passed"]
+    assert not check.compare({"c": wrong}, ref, (1e-2, 2e-2))["passed"]
+    assert not check.compare({"c": wrong}, ref, (1.0, 2e-2))["passed"]  # the max-abs bound alone
+    assert not check.compare({"c": torch.full((8, 8), float("nan"))}, ref, (1e-2, 2e-2))["passed"]

@@ -10,6 +10,9 @@ def compare(outputs, reference, tolerance):
     reference does not have at that position with that sign; the errors are then None.
     Infinities that match the reference's (a masked score's -inf) are equal; the errors
     are measured over the reference's finite values.
+    An output whose reference is all zeros (the dq of a query that sees one key: its dS is
+    p·(dp - delta) with dp = delta exactly) has no size to be relative to: both bounds are
+    then absolute, so rounding passes and an error of the tolerance's size fails.
     Only the outputs a backend produces are compared (a baseline may lack some: its
     prepared outputs omit them); a passing result names the ones left unchecked."""
     unchecked = [name for name in reference if name not in outputs]
@@ -34,7 +37,7 @@ def compare(outputs, reference, tolerance):
                 break
             got, ref = got[finite], ref[finite]
         max_abs = (got - ref).abs().max().item() if got.numel() else 0.0
-        scale = ref.abs().max().item() if ref.numel() else 0.0
+        scale = (ref.abs().max().item() if ref.numel() else 0.0) or 1.0  # all zeros: absolute (see above)
         ref_norm = torch.linalg.vector_norm(ref).item()
         rel = torch.linalg.vector_norm(got - ref).item() / ref_norm if ref_norm else max_abs
         result["max_abs_err"] = max(result["max_abs_err"], max_abs)
