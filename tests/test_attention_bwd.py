@@ -36,6 +36,19 @@ def test_the_reference_is_autograd_through_the_float64_forward():
             assert torch.allclose(truth[name], leaf.grad, rtol=1e-10, atol=1e-12), name
 
 
+def test_the_reference_in_row_chunks_is_the_reference_whole(monkeypatch):
+    """A GPU case is done a slice of stacked query rows at a time; slices that cut through a
+    head group and a query head give the same gradients as one slice."""
+    for shape in (GQA_RAGGED, spec.CPU_SUITE[3]):
+        inputs = spec.make_inputs(shape, "fp32", seed=5)
+        whole = spec.reference(inputs, causal=bool(shape["causal"]))
+        monkeypatch.setattr(forward, "REFERENCE_CHUNK", 7 * shape["B"] * shape["Hkv"] * shape["Skv"])  # 7 rows
+        sliced = spec.reference(inputs, causal=bool(shape["causal"]))
+        monkeypatch.undo()
+        for name in spec.OUTPUTS:
+            assert torch.allclose(sliced[name], whole[name], rtol=1e-12, atol=1e-13), name
+
+
 def test_the_inputs_o_and_lse_are_the_forwards():
     inputs = spec.make_inputs(GQA_RAGGED, "fp16", seed=4)
     out = forward.reference({n: inputs[n] for n in ("q", "k", "v")}, causal=True)
@@ -108,12 +121,18 @@ def test_each_tolerance_passes_the_kernels_rounding_and_fails_a_slightly_wrong_k
 def test_tiles_shrink_alike_for_a_large_head_dim_and_always_fit():
     from kernels import SMEM_LIMIT
 
-    for dtype in spec.DTYPES:
-        for config in spec.configs_for(dtype, "matched"):
-            for D in (32, 59, 128, 192, 256):
-                fitted = spec.fit(config, dtype, D)
-                assert spec.smem_bytes(fitted, dtype, D) <= SMEM_LIMIT and fitted["threads"] == config["threads"]
-                assert fitted["block_M"] <= config["block_M"] and fitted["block_N"] <= config["block_N"]
+    for track in spec.TRACKS:
+        for dtype in spec.DTYPES:
+            for config in spec.configs_for(dtype, track):
+                for D in range(1, spec.HEAD_DIM_MAX + 1):  # every head dim the op takes
+                    fitted = spec.fit(config, dtype, D, track)
+                    assert spec.smem_bytes(fitted, dtype, D, track) <= SMEM_LIMIT, (track, dtype, config, D)
+                    assert fitted["threads"] == config["threads"], (track, dtype, config, D)
+                    assert fitted["block_M"] <= config["block_M"] and fitted["block_N"] <= config["block_N"]
+                    if track == "best":  # dK and dV held in registers without spilling
+                        assert spec.accumulator_registers(fitted, D) <= spec.ACC_REGISTERS, (dtype, config, D)
+    # the tutorial's 4-warp config, 128 keys, runs 64 at head dim 128 (dK, dV: 128 registers a thread)
+    assert spec.fit(dict(block_M=32, block_N=128, num_stages=5, threads=128), "bf16", 128, "best")["block_N"] == 64
     assert math.isclose(spec.flops(dict(GQA_RAGGED, causal=0)) / forward.flops(dict(GQA_RAGGED, causal=0)), 2.5)
 
 

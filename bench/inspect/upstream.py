@@ -77,6 +77,35 @@ def example_sparse_mla(shape, dtype, config):
             "block_I": config["block_N"], "num_stages": config["num_stages"], "threads": config["threads"] + 128}
 
 
+def tutorial_attention_bwd(shape, dtype, config):
+    """Triton tutorial 06's _attn_bwd (MHA over (B, H, S, D) rows, causal only), at the tiles
+    ours runs (spec.fit, best track): dK/dV BLOCK_M1 queries x BLOCK_N1 keys, dQ swapped."""
+    from kernels.attention_bwd import spec
+
+    c = spec.fit(config, dtype, shape["D"], "best")
+    S, D, H = shape["Sq"], shape["D"], shape["Hq"]
+    tensor, rows = ("tensor", dtype), ("tensor", "fp32")
+    return {"Q": tensor, "K": tensor, "V": tensor, "sm_scale": spec.default_scale(D), "DO": tensor, "DQ": tensor,
+            "DK": tensor, "DV": tensor, "M": rows, "D": rows, "stride_z": H * S * D, "stride_h": S * D,
+            "stride_tok": D, "stride_d": 1, "H": H, "N_CTX": S, "BLOCK_M1": c["block_M"], "BLOCK_N1": c["block_N"],
+            "BLOCK_M2": c["block_N"], "BLOCK_N2": c["block_M"], "BLK_SLICE_FACTOR": 2, "HEAD_DIM": D}
+
+
+def triton_warps(config):
+    return {"num_warps": config["threads"] // 32, "num_stages": config["num_stages"]}
+
+
+def example_gqa_bwd(shape, dtype, config):
+    """TileLang's example_gqa_bwd_tma_reduce flashattn_bwd_atomic_add (its block_M keys a
+    program, block_N queries a step: ours swapped), at the tiles ours runs (spec.fit, best)."""
+    from kernels.attention_bwd import spec
+
+    c = spec.fit(config, dtype, shape["D"], "best")
+    return {"batch": shape["B"], "heads": shape["Hq"], "seq_len": shape["Sq"], "dim_qk": shape["D"],
+            "dim_v": shape["D"], "is_causal": bool(shape["causal"]), "block_M": c["block_N"], "block_N": c["block_M"],
+            "threads": c["threads"], "num_stages": c["num_stages"], "groups": shape["Hq"] // shape["Hkv"]}
+
+
 PAIRS = {
     "matmul-triton-best": Pair("matmul", "triton-best", "bf16", "python/tutorials/09-persistent-matmul.py",
                                "matmul_kernel_descriptor_persistent", tutorial_matmul, triton_matmul_options,
@@ -88,6 +117,15 @@ PAIRS = {
                                      "examples/deepseek_v32/sparse_mla_fwd_pipelined.py", "sparse_mla_fwd",
                                      example_sparse_mla, note="sparse_mla_fwd_pipelined's sparse_mla_fwd",
                                      config_index=2),  # FlashMLA's 64-key, 2-stage tile
+    # the backward's upstream kernels are written for fp16 only (their casts are tl.float16 / T.float16)
+    "attention_bwd-triton-best": Pair("attention_bwd", "triton-best", "fp16", "python/tutorials/06-fused-attention.py",
+                                      "_attn_bwd", tutorial_attention_bwd, triton_warps,
+                                      "tutorial 06's _attn_bwd", config_index=0),  # its 32x128, 4 warps, 5 stages
+    "attention_bwd-tilelang-best": Pair("attention_bwd", "tilelang-best", "fp16",
+                                        "examples/flash_attention/example_gqa_bwd_tma_reduce.py",
+                                        "flashattn_bwd_atomic_add", example_gqa_bwd,
+                                        note="example_gqa_bwd_tma_reduce's flashattn_bwd_atomic_add",
+                                        config_index=1),  # its 128 keys x 32 queries, 256 threads, 2 stages
 }
 
 ROWS = (("threads", lambda m: m.get("threads")), ("registers", lambda m: m.get("registers")),

@@ -37,15 +37,29 @@ BASELINES = ("sdpa-flash", "sdpa-cudnn", "flash-attn", "torch")
 HEAD_DIM_MAX = forward.HEAD_DIM_MAX
 BACKWARD_FLOPS = 2.5  # flash-attention's count: backward FLOPs = 2.5 x forward FLOPs
 
-# The tile configs both DSLs choose from (the same list for both). block_M query rows and
-# block_N keys a tile, in both passes: the dk/dv pass holds a block_N key tile and walks the
-# query tiles; the dq pass holds a block_M query tile and walks the key tiles.
-# threads = 32 * Triton's num_warps.
-TRACKS = ("matched",)
+# The tile configs both DSLs choose from (the same list per track for both). block_M query rows
+# a step and block_N keys a program, in the dK/dV pass (which holds its block_N keys and walks
+# the query tiles); threads = 32 * Triton's num_warps.
+# matched: FlashAttention-2's two passes at the same tiles; the dQ pass holds block_M queries and
+# walks block_N-key tiles.
+# best: the union of the tiles the upstream backward kernels use on Hopper at head dim 128:
+# Triton's tutorial 06-fused-attention (dK/dV 32 queries x 128 keys, 4 warps, 5 stages; its dQ
+# pass swaps them: 128 queries x 32 keys), TileLang's examples/flash_attention/example_gqa_bwd*
+# (128 keys x 32 queries, 256 threads, 2 stages; dQ by atomics into fp32), and FlashAttention-3's
+# hd128 backward (64 queries x 128 keys, two MMA warpgroups). A pass that owns queries (dQ)
+# takes the same config with the roles swapped: block_N queries, block_M keys a step.
+# The tutorial's 128 keys at 4 warps are sized for its head dim 64: at 128 the fp32 dK and dV
+# of 128 keys would take 256 registers a thread, so fit (best track) halves block_N to 64 there.
+TRACKS = ("matched", "best")
 CONFIGS = {
     "matched": [
         dict(block_M=64, block_N=64, num_stages=2, threads=128),
         dict(block_M=32, block_N=64, num_stages=2, threads=128),
+        dict(block_M=64, block_N=128, num_stages=2, threads=256),
+    ],
+    "best": [
+        dict(block_M=32, block_N=128, num_stages=5, threads=128),
+        dict(block_M=32, block_N=128, num_stages=2, threads=256),
         dict(block_M=64, block_N=128, num_stages=2, threads=256),
     ],
 }
@@ -59,28 +73,50 @@ visible = forward.visible
 visible_pairs = forward.visible_pairs
 
 
-def smem_bytes(config, dtype, D=CONFIG_HEAD_DIM):
-    """Shared memory of the larger pass at head dim D (padded): the dK/dV pass holds its K and V
-    tiles (block_N) and streams num_stages Q and dO tiles (block_M); the dQ pass holds Q and dO
-    (block_M) and streams num_stages K and V tiles (block_N)."""
-    c = config
+def smem_bytes(config, dtype, D=CONFIG_HEAD_DIM, track="matched"):
+    """Shared memory of the larger pass at head dim D (padded).
+    matched: the dK/dV pass holds its K and V tiles (block_N) and streams num_stages Q and dO
+    tiles (block_M); the dQ pass holds Q and dO (block_M) and streams num_stages K and V tiles
+    (block_N).
+    best: a pass holds two block_N tiles and streams num_stages pairs of block_M tiles (the dQ
+    pass with the roles swapped: the same bytes), plus one block_M x block_N dS tile in the
+    input dtype (staged for the product that reads it transposed)."""
+    c, row = config, padded_head_dim(D) * dtypes.BYTES[dtype]
+    if track == "best":
+        return (2 * c["block_N"] + 2 * c["num_stages"] * c["block_M"]) * row + c["block_M"] * c["block_N"] * dtypes.BYTES[dtype]
     dkdv = 2 * c["block_N"] + 2 * c["num_stages"] * c["block_M"]
     dq = 2 * c["block_M"] + 2 * c["num_stages"] * c["block_N"]
-    return max(dkdv, dq) * padded_head_dim(D) * dtypes.BYTES[dtype]
+    return max(dkdv, dq) * row
 
 
 def configs_for(dtype, track):
     """The configs that fit on the GPU for this dtype at CONFIG_HEAD_DIM (the same filter for both DSLs)."""
-    return [c for c in CONFIGS[track] if smem_bytes(c, dtype) <= SMEM_LIMIT]
+    return [c for c in CONFIGS[track] if smem_bytes(c, dtype, track=track) <= SMEM_LIMIT]
 
 
-def fit(config, dtype, D):
-    """The config a kernel runs at head dim D: block_M halved (down to 16), then block_N (down
-    to 16) until the tiles fit; both DSLs call this, so a large head dim shrinks a config alike."""
+ACC_REGISTERS = 128  # fp32 registers a thread may give the dK and dV accumulators (best track)
+
+
+def accumulator_registers(config, D):
+    """fp32 registers a thread holds for dK and dV (block_N x padded D each) through the walk."""
+    return 2 * config["block_N"] * padded_head_dim(D) // config["threads"]
+
+
+def fit(config, dtype, D, track="matched"):
+    """The config a kernel runs at head dim D. Best track first: block_N halved (down to 16)
+    while dK and dV would take more than ACC_REGISTERS registers a thread (past it they spill:
+    128 keys at head dim 128 and 128 threads need 256). Then, until the tiles fit the shared
+    memory: block_M halved (down to 16), then (best track) num_stages down to 2, then block_N
+    (down to 16). Both DSLs call this, so a large head dim shrinks a config alike."""
     c = dict(config)
-    while smem_bytes(c, dtype, D) > SMEM_LIMIT:
+    if track == "best":
+        while accumulator_registers(c, D) > ACC_REGISTERS and c["block_N"] > 16:
+            c["block_N"] //= 2
+    while smem_bytes(c, dtype, D, track) > SMEM_LIMIT:
         if c["block_M"] > 16:
             c["block_M"] //= 2
+        elif track == "best" and c["num_stages"] > 2:
+            c["num_stages"] -= 1
         elif c["block_N"] > 16:
             c["block_N"] //= 2
         else:
@@ -102,10 +138,30 @@ CPU_SUITE = [
     dict(B=1, Hq=8, Hkv=1, Sq=50, Skv=33, D=59, causal=1),  # GQA 8:1, Sq > Skv (rows that see no key)
     dict(B=1, Hq=2, Hkv=1, Sq=3, Skv=90, D=96, causal=0),  # a decode-sized query, head dim 96
 ]
+# GPU: Llama-3 8B's heads (32 query, 8 kv, D=128) and 70B's (64 query, 8 kv) at 16k tokens a
+# batch over 1k-16k, causal and not, and a D=64 layout (16 heads of 64, GPT-style MHA).
+# `--suite headline` and gpu-full lead with the two headline cases: 8B heads at 8k causal (where
+# FlashAttention-3's backward is published) and at 4k non-causal.
 GPU_SUITE = [
-    dict(B=1, Hq=32, Hkv=8, Sq=S, Skv=S, D=128, causal=c) for S in (1024, 4096, 8192) for c in (0, 1)
-] + [dict(B=1, Hq=64, Hkv=8, Sq=4096, Skv=4096, D=128, causal=1), dict(B=2, Hq=32, Hkv=8, Sq=2048, Skv=2048, D=64,
-                                                                         causal=1)]
+    dict(B=16384 // S, Hq=32, Hkv=8, Sq=S, Skv=S, D=128, causal=c) for S in (1024, 4096, 8192, 16384) for c in (0, 1)
+] + [
+    dict(B=16384 // S, Hq=64, Hkv=8, Sq=S, Skv=S, D=128, causal=1) for S in (4096, 8192)
+] + [
+    dict(B=16384 // S, Hq=16, Hkv=16, Sq=S, Skv=S, D=64, causal=c) for S in (2048, 8192) for c in (0, 1)
+]
+HEADLINE_SUITE = [dict(B=2, Hq=32, Hkv=8, Sq=8192, Skv=8192, D=128, causal=1),
+                  dict(B=4, Hq=32, Hkv=8, Sq=4096, Skv=4096, D=128, causal=0)]
+# `--suite gpu-full`: the headline, then 8B heads at 1k and 16k causal, 70B heads at 8k causal, hd 64 at 8k causal
+GPU_FULL_SUITE = HEADLINE_SUITE + [
+    dict(B=16, Hq=32, Hkv=8, Sq=1024, Skv=1024, D=128, causal=1), dict(B=1, Hq=32, Hkv=8, Sq=16384, Skv=16384, D=128, causal=1),
+    dict(B=2, Hq=64, Hkv=8, Sq=8192, Skv=8192, D=128, causal=1), dict(B=2, Hq=16, Hkv=16, Sq=8192, Skv=8192, D=64, causal=1)]
+
+
+def headline(shape, dtype):
+    """Whether a case is one of the headline's (HEADLINE_SUITE, in bf16)."""
+    return dtype == "bf16" and dict(shape) in HEADLINE_SUITE
+
+
 INSPECT_SHAPE = dict(B=1, Hq=32, Hkv=8, Sq=4096, Skv=4096, D=128, causal=1)
 SMOKE_SHAPE = dict(B=1, Hq=4, Hkv=2, Sq=128, Skv=128, D=64, causal=1)
 
@@ -115,10 +171,14 @@ def make_inputs(shape, dtype, seed, device="cpu"):
     (o rounded to dtype, lse fp32), and a seeded standard-normal do in dtype."""
     qkv = forward.make_inputs(shape, dtype, seed, device)
     out = forward.reference(qkv, causal=bool(shape["causal"]))
+    return {**qkv, "o": out["o"].to(dtypes.TORCH[dtype]), "lse": out["lse"].float(),
+            "do": upstream_gradient(qkv["q"], dtype, seed)}
+
+
+def upstream_gradient(q, dtype, seed):
+    """do: seeded standard normals in dtype, shaped as q (and o), on q's device."""
     g = torch.Generator(device="cpu").manual_seed(seed + 1)
-    do = torch.randn(out["o"].shape, generator=g, dtype=torch.float32)
-    t = dtypes.TORCH[dtype]
-    return {**qkv, "o": out["o"].to(t), "lse": out["lse"].float(), "do": do.to(device=device, dtype=t)}
+    return torch.randn(q.shape, generator=g, dtype=torch.float32).to(device=q.device, dtype=dtypes.TORCH[dtype])
 
 
 def make_outputs(shape, dtype, device="cpu"):
@@ -131,25 +191,30 @@ def make_outputs(shape, dtype, device="cpu"):
 
 
 def reference(inputs, causal=False, sm_scale=None):
-    """The float64 truth: the analytic gradient of the float64 forward at q, k, v (softmax
-    recomputed here, not taken from the given o and lse), for the upstream gradient do."""
+    """The float64 truth, on the inputs' device: the analytic gradient of the float64 forward
+    at q, k, v (softmax recomputed here, not taken from the given o and lse), for the upstream
+    gradient do. As the forward's reference, each kv head's G query heads are stacked into the
+    rows (no copy of k, v per query head) and rows are done in chunks (forward.REFERENCE_CHUNK
+    scores at once): dq row by row, dk and dv summed over the chunks."""
     q, k, v, do = (inputs[n].double() for n in ("q", "k", "v", "do"))
     B, Hq, Sq, D = q.shape
     Hkv, Skv = k.shape[1], k.shape[2]
-    G = Hq // Hkv
     scale = default_scale(D) if sm_scale is None else sm_scale
-    kh, vh = k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)  # kv head of each query head
-    scores = scale * q @ kh.transpose(-1, -2)
-    seen = visible(Sq, Skv, causal, device=q.device)
-    scores = scores.masked_fill(~seen, float("-inf"))
-    p = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a row that sees no key: all zeros
-    dv = (p.transpose(-1, -2) @ do).reshape(B, Hkv, G, Skv, D).sum(2)
-    dp = do @ vh.transpose(-1, -2)
-    delta = (p * dp).sum(-1, keepdim=True)
-    ds = p * (dp - delta)
-    dq = scale * ds @ kh
-    dk = (scale * ds.transpose(-1, -2) @ q).reshape(B, Hkv, G, Skv, D).sum(2)
-    return {"dq": dq, "dk": dk, "dv": dv}
+    rows, drows = (t.reshape(B, Hkv, (Hq // Hkv) * Sq, D) for t in (q, do))  # row r: query r % Sq of head r // Sq
+    dq, dk, dv = torch.empty_like(rows), torch.zeros_like(k), torch.zeros_like(v)
+    step = max(1, forward.REFERENCE_CHUNK // (B * Hkv * Skv))
+    for r0 in range(0, rows.shape[2], step):
+        r = slice(r0, r0 + step)
+        scores = scale * rows[:, :, r] @ k.transpose(-1, -2)
+        queries = torch.arange(r0, min(r0 + step, rows.shape[2]), device=q.device) % Sq
+        scores.masked_fill_(~visible(Sq, Skv, causal, queries, q.device), float("-inf"))
+        p = torch.softmax(scores, dim=-1).nan_to_num_(0.0)  # a row that sees no key: all zeros
+        dv += p.transpose(-1, -2) @ drows[:, :, r]
+        dp = drows[:, :, r] @ v.transpose(-1, -2)
+        ds = p * (dp - (p * dp).sum(-1, keepdim=True))
+        dq[:, :, r] = scale * ds @ k
+        dk += scale * ds.transpose(-1, -2) @ rows[:, :, r]
+    return {"dq": dq.reshape(B, Hq, Sq, D), "dk": dk, "dv": dv}
 
 
 def flops(shape):
