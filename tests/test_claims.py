@@ -25,9 +25,12 @@ KERNELS = Path(__file__).resolve().parents[1] / "kernels"
 
 
 def kernel_files():
-    """(op, backend, path) of every DSL kernel of every track (arch variants are not sm_90a's)."""
+    """(op, backend, path) of every DSL kernel of every track (arch variants are not sm_90a's);
+    a step of several ops (spec.CHAINS) writes no kernel of its own: its claims are its ops'."""
     out = []
     for op in ops.OPS:
+        if hasattr(ops.load_spec(op), "CHAINS"):
+            continue
         for backend in ops.dsl_backends(ops.load_spec(op)):
             out.append((op, backend, KERNELS / op / f"{backend.replace('-', '_')}.py"))
     return out

@@ -38,6 +38,9 @@ DRAW = {
     "attention_bwd": lambda r: (lambda Hkv, G: dict(
         B=1, Hq=Hkv * G, Hkv=Hkv, Sq=size(r, 1, 100), Skv=size(r, 1, 130), D=r.choice((16, 40, 59, 64, 96)),
         causal=r.randint(0, 1)))(r.randint(1, 2), r.choice((1, 2, 4, 8))),
+    "attention_train": lambda r: (lambda Hkv, G: dict(
+        B=1, Hq=Hkv * G, Hkv=Hkv, Sq=size(r, 9, 80), Skv=size(r, 1, 100), D=r.choice((16, 40, 64, 96)),
+        causal=r.randint(0, 1)))(r.randint(1, 2), r.choice((1, 2, 4))),
     "dsa_index": lambda r: dict(B=r.randint(1, 2), Sq=size(r, 1, 40), Skv=size(r, 1, 300), H=r.choice((16, 32)),
                                 D=128),
     "sparse_mla": lambda r: dict(B=r.randint(1, 2), Sq=size(r, 1, 12), Skv=size(r, 1, 160), H=size(r, 1, 72),

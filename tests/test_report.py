@@ -225,3 +225,19 @@ def test_an_op_made_of_stages_shows_each_stages_time(tmp_path):
     text, _ = verdict_of(tmp_path, records)
     assert "| shape | backend | index ms | topk ms | attend ms | whole step ms |" in text
     assert "| B=1,Sq=64,Skv=4096,H=64,topk=2048 | triton-best | 0.25 | 0.05 | 0.5 |" in text
+
+
+def test_the_backward_and_the_training_step_are_groups_of_their_own(tmp_path):
+    """Attention's forward, its backward and the step that chains them: three sections, three
+    verdict rows; the step's table shows where its time goes (forward, backward, whole)."""
+    shape = dict(B=2, Hq=32, Hkv=8, Sq=8192, Skv=8192, D=128, causal=1)
+    records, times = [], {"attention": 1.0, "attention_bwd": 2.5, "attention_train": 3.6}
+    for i, b in enumerate(("triton-best", "tilelang-best", "triton-matched", "tilelang-matched")):
+        for op, ms in times.items():
+            extra = {"stage_time": {"forward": {"median_ms": 1.0}, "backward": {"median_ms": 2.5}}} \
+                if op == "attention_train" else {}
+            records.append(case(b, shape, samples(ms * (1 + 0.1 * i), 0.01, 10, i), op=op, dtype="bf16", **extra))
+    text, verdict = verdict_of(tmp_path, records)
+    for op in times:
+        assert f"### {op} bf16" in text and f"| {op} | bf16 | best |" in verdict, op
+    assert "| shape | backend | forward ms | backward ms | whole step ms |" in text

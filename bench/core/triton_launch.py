@@ -37,7 +37,7 @@ def launches(spec, backend, shape, dtype, config, arch=None, device="meta"):
 
     module = kernel_module(spec, backend, arch, dtype)
     op, name = spec.NAME, f"{spec.NAME}_kernel"
-    kernels = {n: f for n, f in vars(module).items() if isinstance(f, JITFunction)}
+    kernels = jit_kernels(module)
     if is_user(backend) and not kernels:  # a user's file may name its kernels as it likes
         raise RuntimeError(f"{module.__file__} defines no @triton.jit kernel (TRITON_INTERPRET must be unset "
                            "before it is imported)")
@@ -50,19 +50,29 @@ def launches(spec, backend, shape, dtype, config, arch=None, device="meta"):
         make = getattr(module, "workspace", None)
         scratch = make(shape, dtype, config, device) if make else {}
     calls = []
-    for n in kernels:
-        setattr(module, n, Recorder(n, calls))
+    for (home, n) in kernels:
+        setattr(home, n, Recorder((home, n), calls))
     try:
         getattr(module, op)(*inputs.values(), *outputs.values(), **scratch, **spec.kernel_flags(shape), **config)
     finally:
-        for n, f in kernels.items():
-            setattr(module, n, f)
+        for (home, n), f in kernels.items():
+            setattr(home, n, f)
     if not calls:
-        raise RuntimeError(f"{module.__name__}.{op} did not launch {', '.join(kernels) if is_user(backend) else name}")
+        raise RuntimeError(f"{module.__name__}.{op} did not launch "
+                           f"{', '.join(n for _, n in kernels) if is_user(backend) else name}")
     first = {}
     for n, args, kwargs in calls:  # a kernel launched twice is compiled once
         first.setdefault(n, (kernels[n], args, kwargs))
     return list(first.values())
+
+
+def jit_kernels(module):
+    """{(module, name): JITFunction}: the module's @triton.jit kernels, and those of the modules
+    it chains (LAUNCHES_FROM: a step of several ops launches their modules' kernels)."""
+    from triton.runtime.jit import JITFunction
+
+    return {(home, n): f for home in (module, *getattr(module, "LAUNCHES_FROM", ()))
+            for n, f in vars(home).items() if isinstance(f, JITFunction)}
 
 
 def source_of(kernel, args, kwargs, target):

@@ -415,11 +415,10 @@ def cold_triton(module):
     forget the kernels Triton's JIT holds in memory (an earlier shape with the same
     specialization would be a hit) and point its disk cache at a fresh, empty folder (inside
     one folder per process, removed when the process ends)."""
-    from triton.runtime.jit import JITFunction
+    from bench.core.triton_launch import jit_kernels
 
-    for kernel in vars(module).values():
-        if isinstance(kernel, JITFunction):
-            kernel.device_caches.clear()
+    for kernel in jit_kernels(module).values():
+        kernel.device_caches.clear()
     os.environ["TRITON_CACHE_DIR"] = tempfile.mkdtemp(dir=cache_root())
 
 
