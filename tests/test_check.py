@@ -54,3 +54,32 @@ def test_an_all_zero_reference_takes_the_bounds_as_absolute():
     assert not check.compare({"c": wrong}, ref, (1e-2, 2e-2))["passed"]
     assert not check.compare({"c": wrong}, ref, (1.0, 2e-2))["passed"]  # the max-abs bound alone
     assert not check.compare({"c": torch.full((8, 8), float("nan"))}, ref, (1e-2, 2e-2))["passed"]
+
+
+def test_a_nan_in_the_reference_is_where_the_poison_must_survive():
+    """A masked layout's rows past an expert's count: never written. Left alone (NaN) passes and
+    does not count in the errors; a value written there, even the right one, fails."""
+    ref, out = reference_and_output()
+    ref["c"][5:] = float("nan")
+    out["c"][5:] = float("nan")
+    assert check.compare(out, ref, spec.TOLERANCE["fp16"])["passed"]
+    out["c"][9, 3] = 0.0
+    result = check.compare(out, ref, spec.TOLERANCE["fp16"])
+    assert not result["passed"] and "1 values written where nothing may be" in result["reason"]
+    out["c"][9, 3] = float("nan")
+    out["c"][2, 2] = float("nan")  # NaN where the reference has a value still fails
+    assert not check.compare(out, ref, (float("inf"), float("inf")))["passed"]
+
+
+def test_an_input_left_as_it_was_is_unwritten_even_where_it_holds_nan():
+    """The input guard compares bits: an fp8 tensor with NaN rows (a masked layout's rows past a
+    count) that the kernel left alone is unwritten; one changed byte is a write."""
+    from bench.run import guards
+
+    for dtype in (torch.float8_e4m3fn, torch.bfloat16):
+        x = torch.randn(4, 8).to(dtype)
+        x.view(torch.uint8)[1] = 0x7F if dtype == torch.float8_e4m3fn else 0xFF  # NaN bytes
+        copy = x.clone()
+        assert guards.written({"a": x}, {"a": copy}) == []
+        x.view(torch.uint8)[0, 0] ^= 1
+        assert guards.written({"a": x}, {"a": copy}) == ["a"]

@@ -37,7 +37,9 @@ def snapshot(tensors):
 
 def same(a, b):
     """Bit-for-bit equal values (NaN equal to NaN where both have it)."""
-    if a.dtype.is_floating_point and a.element_size() >= 2:
+    if a.dtype.is_floating_point and a.element_size() == 1:  # fp8: its bytes (torch.equal has NaN != NaN)
+        return torch.equal(a.view(torch.uint8), b.view(torch.uint8))
+    if a.dtype.is_floating_point:
         both_nan = torch.isnan(a) & torch.isnan(b)
         return bool(((a == b) | both_nan).all())
     return torch.equal(a, b)
