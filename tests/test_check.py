@@ -56,19 +56,22 @@ def test_an_all_zero_reference_takes_the_bounds_as_absolute():
     assert not check.compare({"c": torch.full((8, 8), float("nan"))}, ref, (1e-2, 2e-2))["passed"]
 
 
-def test_a_nan_in_the_reference_is_where_the_poison_must_survive():
-    """A masked layout's rows past an expert's count: never written. Left alone (NaN) passes and
-    does not count in the errors; a value written there, even the right one, fails."""
+def test_an_unwritten_element_must_keep_its_poison_and_counts_in_no_error():
+    """A masked layout's rows past an expert's count (spec.unwritten): left alone (NaN) passes
+    and does not count in the errors; a value written there, even the right one, fails; a NaN
+    anywhere else still fails, even against a NaN in the reference."""
     ref, out = reference_and_output()
-    ref["c"][5:] = float("nan")
+    rows_past = torch.zeros(ref["c"].shape[0], 1, dtype=torch.bool)
+    rows_past[5:] = True
     out["c"][5:] = float("nan")
-    assert check.compare(out, ref, spec.TOLERANCE["fp16"])["passed"]
-    out["c"][9, 3] = 0.0
-    result = check.compare(out, ref, spec.TOLERANCE["fp16"])
+    assert check.compare(out, ref, spec.TOLERANCE["fp16"], {"c": rows_past})["passed"]
+    assert not check.compare(out, ref, spec.TOLERANCE["fp16"])["passed"]  # without the mask: unwritten rows fail
+    out["c"][9, 3] = ref["c"][9, 3]
+    result = check.compare(out, ref, spec.TOLERANCE["fp16"], {"c": rows_past})
     assert not result["passed"] and "1 values written where nothing may be" in result["reason"]
     out["c"][9, 3] = float("nan")
-    out["c"][2, 2] = float("nan")  # NaN where the reference has a value still fails
-    assert not check.compare(out, ref, (float("inf"), float("inf")))["passed"]
+    out["c"][2, 2], ref["c"][2, 2] = float("nan"), float("nan")
+    assert not check.compare(out, ref, (float("inf"), float("inf")), {"c": rows_past})["passed"]
 
 
 def test_an_input_left_as_it_was_is_unwritten_even_where_it_holds_nan():

@@ -2,7 +2,7 @@
 import torch
 
 
-def compare(outputs, reference, tolerance):
+def compare(outputs, reference, tolerance, unwritten=None):
     """Errors of every output against the reference, and whether all are within tolerance.
 
     tolerance = (normwise relative, max-abs relative to max|ref|), or a dict of those per
@@ -13,9 +13,9 @@ def compare(outputs, reference, tolerance):
     An output whose reference is all zeros (the dq of a query that sees one key: its dS is
     p·(dp - delta) with dp = delta exactly) has no size to be relative to: both bounds are
     then absolute, so rounding passes and an error of the tolerance's size fails.
-    A NaN in the reference marks an element no kernel may write (a masked GEMM's rows past an
-    expert's count): the output must still hold its NaN poison there, and those elements are
-    left out of the errors; writing one fails.
+    unwritten: {name: bool mask} of elements no kernel may write (an op's spec.unwritten: a
+    masked grouped GEMM's rows past an expert's count): the output must still hold its NaN
+    poison there, and those elements are left out of the errors; a value written there fails.
     Only the outputs a backend produces are compared (a baseline may lack some: its
     prepared outputs omit them); a passing result names the ones left unchecked."""
     unchecked = [name for name in reference if name not in outputs]
@@ -25,12 +25,13 @@ def compare(outputs, reference, tolerance):
         rel_tol, abs_tol = tolerance[name] if isinstance(tolerance, dict) else tolerance
         got = outputs[name].detach().to(device=ref.device, dtype=torch.float64)
         ref = ref.to(torch.float64)
-        keep = torch.isnan(ref)  # where nothing may be written: the NaN poison must still be there
-        if keep.any():
+        keep = (unwritten or {}).get(name)
+        if keep is not None:  # where nothing may be written: the NaN poison must still be there
+            keep = keep.to(ref.device).expand_as(ref)
             written = int((~torch.isnan(got[keep])).sum())
             if written:
                 result.update(passed=False, max_abs_err=None, rel_err=None,
-                              reason=f"{name}: {written} values written where nothing may be (a NaN in the reference)")
+                              reason=f"{name}: {written} values written where nothing may be")
                 break
             got, ref = got[~keep], ref[~keep]
         if not torch.isfinite(got).all():

@@ -100,7 +100,8 @@ def run_group(spec, names, dtype, shape, seed, device, timed, config="first", cu
                                             inputs, device, exclude=(exclude or {}).get(backend, ()))
                 if earlier:
                     carried(prepared, earlier)
-            record.update(checked(spec, dtype, prepared, reference_for(spec, inputs, prepared.outputs, reference)))
+            record.update(checked(spec, dtype, prepared, reference_for(spec, inputs, prepared.outputs, reference),
+                                  unwritten_for(spec, inputs)))
             if backend != "reference" and record["status"] == "pass":
                 on_phase(backend, "check again")
                 record.update(honesty(spec, shape, dtype, seed, device, prepared, pristine, second))
@@ -142,7 +143,7 @@ def honesty(spec, shape, dtype, seed, device, prepared, pristine, second):
     if wrote:
         return {"status": "fail", "reason": guards.written_reason(wrote) + " (on its second call)"}
     result = check.compare(outputs, reference_for(spec, second["inputs"], outputs, second["reference"]),
-                           spec.TOLERANCE[dtype])
+                           spec.TOLERANCE[dtype], unwritten_for(spec, second["inputs"]))
     if not result["passed"]:
         return {"status": "fail", "reason": f"a second call, on other inputs (seed {other_seed}), fails: "
                                             f"{result['reason']} (an answer kept from the first call?)"}
@@ -170,9 +171,15 @@ def reference_for(spec, inputs, outputs, reference):
     return adapt(inputs, outputs, reference) if adapt else reference
 
 
-def checked(spec, dtype, prepared, reference):
+def unwritten_for(spec, inputs):
+    """{output: bool mask} of the elements no kernel may write (spec.unwritten), or None."""
+    marks = getattr(spec, "unwritten", None)
+    return marks(inputs) if marks else None
+
+
+def checked(spec, dtype, prepared, reference, unwritten=None):
     tolerance = spec.TOLERANCE[dtype]
-    result = check.compare(prepared.outputs, reference, tolerance)
+    result = check.compare(prepared.outputs, reference, tolerance, unwritten)
     out = {
         "status": "pass" if result["passed"] else "fail", "reason": result["reason"],
         "emulated": prepared.emulated, "config": prepared.config,
