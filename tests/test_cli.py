@@ -182,7 +182,9 @@ def test_the_headline_suite_is_what_the_issue_names_with_every_backend(monkeypat
         ("attention", "bf16", "B=1,Hq=32,Hkv=8,Sq=1,Skv=131072,D=128,causal=0"),
         ("attention_bwd", "bf16", "B=2,Hq=32,Hkv=8,Sq=8192,Skv=8192,D=128,causal=1"),
         ("attention_bwd", "bf16", "B=4,Hq=32,Hkv=8,Sq=4096,Skv=4096,D=128,causal=0"),
-        ("fp8_gemm", "e4m3", "M=4096,N=2112,K=7168,ue8m0=1"), ("fp8_gemm", "e4m3", "M=4096,N=24576,K=1536,ue8m0=1")]
+        ("fp8_gemm", "e4m3", "M=4096,N=2112,K=7168,ue8m0=1"), ("fp8_gemm", "e4m3", "M=4096,N=24576,K=1536,ue8m0=1"),
+        ("grouped_gemm", "e4m3", "G=8,M=512,N=4096,K=7168,masked=0,ue8m0=1"),
+        ("grouped_gemm", "e4m3", "G=32,M=64,N=4096,K=7168,masked=1,ue8m0=1")]
     for spec, names, _, _ in groups:  # every DSL backend of both tracks, beside the vendor libraries
         assert {"triton-matched", "tilelang-matched", "triton-best", "tilelang-best"} <= set(names)
         assert set(spec.BASELINES) <= set(names)
@@ -195,7 +197,7 @@ def test_the_headline_suite_is_what_the_issue_names_with_every_backend(monkeypat
 def test_the_headline_suite_refuses_an_op_without_one(monkeypatch):
     from bench.core.ops import UsageError
 
-    with pytest.raises(UsageError, match="act_quant has no headline cases; ops with one: matmul, attention, attention_bwd, fp8_gemm"):
+    with pytest.raises(UsageError, match="act_quant has no headline cases; ops with one: matmul, attention, attention_bwd, fp8_gemm, grouped_gemm"):
         gpu_select(monkeypatch, ["run", "--suite", "headline", "--op", "act_quant"])
     assert len(gpu_select(monkeypatch, ["run", "--suite", "headline", "--op", "fp8_gemm"])) == 2
 

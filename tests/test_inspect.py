@@ -291,7 +291,7 @@ def test_inspect_suite_headline_is_every_kernel_the_headline_compiles(capsys):
             [dtype] = [d for d in getattr(spec, "GPU_DTYPES", spec.DTYPES) if spec.headline(shape, d)]
             expected += sum(len(ops.backend_configs(spec, b, dtype, "sm_90a")) for b in ops.dsl_backends(spec))
     assert len(job_list) == expected > 0
-    assert {j["op"] for j in job_list} == {"matmul", "attention", "attention_bwd", "fp8_gemm"}
+    assert {j["op"] for j in job_list} == {"matmul", "attention", "attention_bwd", "fp8_gemm", "grouped_gemm"}
     assert all(ops.load_spec(j["op"]).headline(j["shape"], j["dtype"]) for j in job_list)
     assert cli.main(["inspect", "--suite", "headline", "--op", "matmul"]) == 2
     assert "give no --op or --dtype" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""`dslbench inspect` rules for the GEMMs (bf16 matmul, e4m3 fp8_gemm) on sm_90a: each track
+"""`dslbench inspect` rules for the GEMMs (bf16 matmul, e4m3 fp8_gemm, bf16 grouped_gemm) on sm_90a: each track
 compiles to the code path it claims, in both DSLs, and a silent fallback fails here.
 
 - best track: both DSLs load with TMA (UTMALDG) and store with TMA (UTMASTG), spill nothing,
@@ -25,7 +25,8 @@ pytestmark = COMPILE_GROUP
 ARCH = "sm_90a"
 # (op, dtype, track) -> which config of the track's list is compiled
 CASES = {("matmul", "bf16", "matched"): 0, ("matmul", "bf16", "best"): 0,
-         ("fp8_gemm", "e4m3", "matched"): 0, ("fp8_gemm", "e4m3", "best"): -1}
+         ("fp8_gemm", "e4m3", "matched"): 0, ("fp8_gemm", "e4m3", "best"): -1,
+         ("grouped_gemm", "bf16", "matched"): 0, ("grouped_gemm", "bf16", "best"): 0}  # the configs test_inspect compiles
 FALLBACK_SHAPE = dict(M=64, N=1024, K=100)  # fp16: A's rows are 200 bytes, TMA cannot address them
 MMA = re.compile(r"^(HGMMA|QGMMA)\.(\d+)x(\d+)x(\d+)\.")
 
@@ -106,7 +107,7 @@ def find(records, op, track, dsl, shape=None):
 
 
 @needs_extra
-@pytest.mark.parametrize("op", ["matmul", "fp8_gemm"])
+@pytest.mark.parametrize("op", ["matmul", "fp8_gemm", "grouped_gemm"])
 @pytest.mark.parametrize("dsl", ops.DSLS)
 def test_best_track_is_tma_in_and_out_without_spills_and_wide_mma(records, op, dsl):
     problems = best_track_problems(find(records, op, "best", dsl))
@@ -125,7 +126,7 @@ def test_triton_best_matmul_is_warp_specialized_at_its_headline_tile(records):
 
 
 @needs_extra
-@pytest.mark.parametrize("op", ["matmul", "fp8_gemm"])
+@pytest.mark.parametrize("op", ["matmul", "fp8_gemm", "grouped_gemm"])
 def test_matched_track_is_one_code_path_in_both_dsls(records, op):
     pair = find(records, op, "matched", "triton"), find(records, op, "matched", "tilelang")
     problems = matched_track_problems(*pair)

@@ -41,6 +41,8 @@ DRAW = {
     "attention_train": lambda r: (lambda Hkv, G: dict(
         B=1, Hq=Hkv * G, Hkv=Hkv, Sq=size(r, 9, 80), Skv=size(r, 1, 100), D=r.choice((16, 40, 64, 96)),
         causal=r.randint(0, 1)))(r.randint(1, 2), r.choice((1, 2, 4))),
+    "grouped_gemm": lambda r: dict(G=r.randint(1, 5), M=size(r, 1, 40), N=size(r, 1, 200), K=128 * r.randint(1, 2),
+                                   masked=r.randint(0, 1), ue8m0=r.randint(0, 1)),
     "dsa_index": lambda r: dict(B=r.randint(1, 2), Sq=size(r, 1, 40), Skv=size(r, 1, 300), H=r.choice((16, 32)),
                                 D=128),
     "sparse_mla": lambda r: dict(B=r.randint(1, 2), Sq=size(r, 1, 12), Skv=size(r, 1, 160), H=size(r, 1, 72),

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-OPS = ("matmul", "act_quant", "attention", "attention_bwd", "attention_train", "fp8_gemm", "dsa_index", "sparse_mla", "dsa_step")
+OPS = ("matmul", "act_quant", "attention", "attention_bwd", "attention_train", "fp8_gemm", "grouped_gemm", "dsa_index", "sparse_mla", "dsa_step")
 DSLS = ("triton", "tilelang")
 # matched: the same code path in both DSLs (a gap is code generation); best: each DSL written
 # as its best public kernels are (a gap is what a good engineer gets). README: two tracks.

@@ -106,6 +106,36 @@ def example_gqa_bwd(shape, dtype, config):
             "threads": c["threads"], "num_stages": c["num_stages"], "groups": shape["Hq"] // shape["Hkv"]}
 
 
+def tutorial_grouped_gemm(shape, dtype, config):
+    """Triton tutorial 08's grouped_matmul_tma_kernel (a fixed grid of NUM_SM programs walking
+    every problem's tiles; per group device-side TMA descriptors over A (M, K), B (N, K), C):
+    the G experts as its group_size problems, their pointers, <M, N, K> and leading dimensions
+    device tensors (data, not compile-time: the token counts do not enter the compile). It
+    hard-codes fp16 (FP8=False), ours bf16."""
+    from kernels.grouped_gemm import spec
+
+    addresses, sizes = ("tensor", "int64"), ("tensor", "int32")
+    return {"group_a_ptrs": addresses, "group_b_ptrs": addresses, "group_c_ptrs": addresses,
+            "group_gemm_sizes": sizes, "g_lds": sizes, "group_size": shape["G"], "NUM_SM": H100_SMS,
+            "BLOCK_SIZE_M": config["block_M"], "BLOCK_SIZE_N": config["block_N"],
+            "BLOCK_SIZE_K": spec.block_k(dtype), "FP8": False}
+
+
+def example_grouped_gemm(shape, dtype, config):
+    """TileLang's example_grouped_gemm_fwd grouped_gemm (eager-style @tilelang.jit: one block per
+    (M tile of a group, N tile), not persistent): the inspect shape's token counts per expert as
+    its batch_sizes_list, B (G, N, K) as ours (trans_b), K and N given for its T.const sizes in
+    place of the tensors (which only bind shapes)."""
+    from kernels import dtypes
+    from kernels.grouped_gemm import spec
+
+    tensors = dict.fromkeys(("A", "B", "batch_sizes", "batch_offsets", "batch_padded_offsets"))
+    return {**tensors, "batch_sizes_list": tuple(spec.token_counts(shape).tolist()),
+            "block_M": config["block_M"], "block_N": config["block_N"], "block_K": spec.block_k(dtype),
+            "trans_b": True, "num_stages": config["num_stages"], "threads": config["threads"],
+            "dtype": dtypes.TILELANG[dtype], "K": shape["K"], "N": shape["N"]}
+
+
 PAIRS = {
     "matmul-triton-best": Pair("matmul", "triton-best", "bf16", "python/tutorials/09-persistent-matmul.py",
                                "matmul_kernel_descriptor_persistent", tutorial_matmul, triton_matmul_options,
@@ -126,6 +156,14 @@ PAIRS = {
                                         "flashattn_bwd_atomic_add", example_gqa_bwd,
                                         note="example_gqa_bwd_tma_reduce's flashattn_bwd_atomic_add",
                                         config_index=1),  # its 128 keys x 32 queries, 256 threads, 2 stages
+    # tutorial 08 hard-codes fp16 (its pointer casts are tl.float16), ours takes bf16 (no fp16)
+    "grouped_gemm-triton-best": Pair("grouped_gemm", "triton-best", "bf16", "python/tutorials/08-grouped-gemm.py",
+                                     "grouped_matmul_tma_kernel", tutorial_grouped_gemm, triton_warps,
+                                     "tutorial 08's grouped_matmul_tma_kernel, fp16", config_index=0),
+    "grouped_gemm-tilelang-best": Pair("grouped_gemm", "tilelang-best", "bf16",
+                                       "examples/grouped_gemm/example_grouped_gemm_fwd.py", "grouped_gemm",
+                                       example_grouped_gemm, note="example_grouped_gemm_fwd's grouped_gemm",
+                                       config_index=0),  # 128 x 128, 256 threads, 4 stages (DeepGEMM's tile)
 }
 
 ROWS = (("threads", lambda m: m.get("threads")), ("registers", lambda m: m.get("registers")),
@@ -205,7 +243,8 @@ def compile_upstream(pair, source, shape, config, arch):
         args = []
         for name in kernel.arg_names:
             value = values[name]
-            args.append(torch.empty(16, dtype=dtypes.TORCH[value[1]], device="meta")
+            # a dtype name of ours, or torch's (int64, int32: an upstream kernel's pointer and size arrays)
+            args.append(torch.empty(16, dtype=dtypes.TORCH.get(value[1]) or getattr(torch, value[1]), device="meta")
                         if isinstance(value, tuple) and value[0] == "tensor" else value)
         binary, log, name, facts, ms = compile_launch(kernel, args, pair.options(config), arch)
         metrics = {**read(binary, log, "sass", {name: facts})[name], **facts, "compile_ms": ms}
