@@ -178,6 +178,12 @@ def test_best_triton_is_warp_specialized_on_hopper_for_two_consumer_warpgroups_i
     blackwell, path = options(10, threads=128)
     assert path == "tma-ws" and blackwell["FLATTEN"] and not blackwell["DEVICE_DESCRIPTORS"] and blackwell["num_warps"] == 4
     assert options(9, tma=False)[1] == "pointers"
+    # Triton 3.6 (the GPU image's) fails to partition the loop: the 256-thread config runs pipelined, 8 warps
+    monkeypatch.setattr(triton_best.triton, "__version__", "3.6.0")
+    older, path = options(9)
+    assert path == "tma" and older["num_warps"] == 8 and not older["WARP_SPECIALIZE"]
+    assert triton_best.partitions_hopper_loop("3.9.0") and triton_best.partitions_hopper_loop("3.10.1+git")
+    assert not triton_best.partitions_hopper_loop("3.6.0")
 
 
 @pytest.mark.parametrize("split_k", [1, 4])

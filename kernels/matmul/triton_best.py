@@ -17,8 +17,11 @@ Techniques:
   with host-side ones the pass fails on a 128-row TMA tile ("descriptor block and tensor must
   have the same number of elements"). The other configs (64-row tiles: one consumer
   warpgroup asked for) and fp32 are software-pipelined num_stages deep instead, with
-  threads / 32 warps (launch_options says which; the wrapper returns it). On Blackwell the
-  flattened loop is warp-specialized, as tutorial 09 does there;
+  threads / 32 warps (launch_options says which; the wrapper returns it). Triton before 3.9
+  cannot partition this loop (3.6.0, the GPU image's: "PassManager::run failed" in
+  NVGPUWarpSpecialization, checked for sm_90a), so there the 256-thread configs run
+  software-pipelined at 8 warps, path "tma" in the record. On Blackwell the flattened loop is
+  warp-specialized, as tutorial 09 does there;
 - epilogue subtiling: the fp32 accumulator is stored in two halves along N, so each half's
   conversion and shared-memory staging needs half the registers and smem;
 - split_k > 1 (decode shapes): each K slice's tile goes to an fp32 partial through TMA and
@@ -134,6 +137,15 @@ def splitk_sum_kernel(partial_ptr, c_ptr, M, N, SPLIT_K: tl.constexpr, BLOCK_M: 
     tl.store(c_ptr + out, acc.to(c_ptr.dtype.element_ty), mask=inside)
 
 
+HOPPER_WS_TRITON = (3, 9)  # the first release seen to partition this loop on sm_90a (3.6.0 fails)
+
+
+def partitions_hopper_loop(version=None):
+    """Whether the installed Triton's Hopper partitioner takes this kernel's persistent loop."""
+    version = version or triton.__version__
+    return tuple(int(part) for part in version.split("+")[0].split(".")[:2]) >= HOPPER_WS_TRITON
+
+
 def launch_options(device, tma, threads, num_stages, element_size):
     """The constexprs and launch options that choose the code path, and its name. On Hopper,
     warp specialization where Triton's partitioner takes the kernel: TMA loads through
@@ -143,7 +155,7 @@ def launch_options(device, tma, threads, num_stages, element_size):
     descriptors (tutorial 09). Otherwise threads / 32 warps, software-pipelined num_stages
     deep, host-side descriptors (no descriptor to build in the kernel)."""
     major = cuda_major(device)
-    hopper_ws = tma and major == 9 and element_size == 2 and threads == 256
+    hopper_ws = tma and major == 9 and element_size == 2 and threads == 256 and partitions_hopper_loop()
     ws = hopper_ws or (tma and major >= 10)
     options = dict(TMA=tma, WARP_SPECIALIZE=ws, FLATTEN=not hopper_ws, DEVICE_DESCRIPTORS=hopper_ws,
                    num_warps=4 if hopper_ws else threads // 32, num_stages=num_stages)
