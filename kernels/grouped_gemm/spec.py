@@ -191,8 +191,8 @@ def dequantized(inputs):
 
 
 def reference(inputs, masked=False):
-    """The float64 truth per expert. Rows no expert's token is on are NaN here: masked, rows
-    past each count (unwritten: the check wants C's poison there); contiguous, padding rows
+    """The float64 truth per expert. Masked: rows past each count are NaN (unwritten: the
+    check wants C's poison there). Contiguous: padding rows are 0, make_outputs' value there
     (reference_for makes them the backend's own values: not checked)."""
     a, b = dequantized(inputs)
     layout = inputs["grouped_layout"].long()
@@ -203,7 +203,7 @@ def reference(inputs, masked=False):
             n = int(layout[e])
             c[e, :n] = a[e, :n] @ b[e].T
         return {"c": c}
-    c = torch.full((a.shape[0], N), float("nan"), dtype=torch.float64, device=a.device)
+    c = torch.zeros((a.shape[0], N), dtype=torch.float64, device=a.device)
     for e in range(G):
         where = layout == e
         if where.any():
