@@ -18,8 +18,6 @@ given lse, accumulates in fp32 and writes dq, dk, dv in the input dtype.
 FLOPs are counted as flash-attention counts them: the backward is 2.5 times the forward
 (five matrix products a tile to the forward's two), masked pairs excluded.
 """
-import math
-
 import torch
 
 from kernels import SMEM_LIMIT, dtypes
@@ -124,6 +122,17 @@ def fit(config, dtype, D, track="matched"):
 
             raise Skip(f"config {config} does not fit {SMEM_LIMIT} bytes of shared memory at D={D}")
     return c
+
+
+def check_arguments(q, k, v, o, lse, do, dq, dk, dv, delta):
+    """The host functions' argument check (both DSLs' Triton wrappers): the layout above."""
+    B, Hq, Sq, D = q.shape
+    Hkv, Skv = k.shape[1], k.shape[2]
+    assert k.shape == v.shape == dk.shape == dv.shape == (B, Hkv, Skv, D) and Hq % Hkv == 0, \
+        "k, v, dk, dv must be (B, Hkv, Skv, D), Hkv | Hq"
+    assert o.shape == do.shape == dq.shape == q.shape, "o, do, dq must be (B, Hq, Sq, D)"
+    assert lse.shape == delta.shape == (B, Hq, Sq), "lse and delta must be (B, Hq, Sq)"
+    assert q.dtype == k.dtype == v.dtype == o.dtype == do.dtype, "q, k, v, o and do must share one dtype"
 
 
 def workspace(shape, dtype, config, device):

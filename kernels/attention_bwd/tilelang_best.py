@@ -118,7 +118,6 @@ def attention_bwd_kernel(B, Hq, Hkv, Sq, Skv, D, causal, dtype, block_M, block_N
     Sq_p, Skv_p = padded_rows(Sq), padded_rows(Skv)
     causal_offset = Skv - Sq
     reduce_tma = not building_for_cpu()
-    size = dtypes.BYTES[DTYPE_NAME[dtype]]
     # spec.fit sizes K, V, the Q/dO stages and dS; the fp32 dQ tile and lse/delta come on top.
     while stages > 1 and spec.smem_bytes(dict(c, num_stages=stages), DTYPE_NAME[dtype], D, "best") \
             + block_M * Dp * 4 + 2 * stages * block_M * 4 > SMEM_LIMIT:

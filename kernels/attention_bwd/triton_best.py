@@ -51,7 +51,8 @@ import triton
 import triton.language as tl
 
 from kernels import descriptor_scratch, dtypes
-from kernels.attention_bwd.spec import CONFIGS, fit, padded_head_dim, default_scale, workspace  # noqa: F401
+from kernels.attention.triton_best import load_tile, tma_ready  # the forward's: a head's rows by TMA or pointers
+from kernels.attention_bwd.spec import CONFIGS, check_arguments, fit, padded_head_dim, default_scale, workspace  # noqa: F401
 
 DTYPE_NAME = {t: name for name, t in dtypes.TORCH.items()}  # torch dtype -> the spec's name
 LOG2E = tl.constexpr(1.4426950408889634)  # log2(e): exp(x) = exp2(x · log2(e))
@@ -67,19 +68,6 @@ def head_source(base, S, stride_s, D: tl.constexpr, ROWS: tl.constexpr, HEAD_DIM
         return tl.make_tensor_descriptor(base, [S, D], [stride_s, 1], [ROWS, HEAD_DIM])
     else:
         return base
-
-
-@triton.jit
-def load_tile(src, stride_s, stride_d, s0, S, D: tl.constexpr, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr,
-              TMA: tl.constexpr):
-    """Rows s0 .. s0 + ROWS of one head, (ROWS, HEAD_DIM), zeros past S and D."""
-    if TMA:
-        return src.load([s0, 0])
-    else:
-        rows = s0 + tl.arange(0, ROWS)
-        cols = tl.arange(0, HEAD_DIM)
-        ptrs = src + rows[:, None].to(tl.int64) * stride_s + cols[None, :] * stride_d
-        return tl.load(ptrs, mask=(rows[:, None] < S) & (cols[None, :] < D), other=0.0)
 
 
 @triton.jit
@@ -304,13 +292,6 @@ def attention_bwd_kernel(
             store_tile(dq_dst, stride_dqs, stride_dqd, m0, Sq, (dq * sm_scale).to(q.dtype), D, BLOCK_N, HEAD_DIM, TMA)
 
 
-def tma_ready(t):
-    """Can a TMA descriptor cover t's heads: innermost stride 1, the other strides and the base
-    16-byte aligned (a 16-bit D = 59 row is not)."""
-    size = t.element_size()
-    return t.stride(-1) == 1 and t.data_ptr() % 16 == 0 and all(s * size % 16 == 0 for s in t.stride()[:-1])
-
-
 def attention_bwd(q, k, v, o, lse, do, dq, dk, dv, delta, causal, block_M, block_N, num_stages, threads,
                   sm_scale=None):
     """dq, dk, dv of attention(q, k, v) for the upstream gradient do, given the forward's o and
@@ -319,11 +300,7 @@ def attention_bwd(q, k, v, o, lse, do, dq, dk, dv, delta, causal, block_M, block
     the dQ part takes it with the roles swapped. sm_scale defaults to 1/sqrt(D)."""
     B, Hq, Sq, D = q.shape
     Hkv, Skv = k.shape[1], k.shape[2]
-    assert k.shape == v.shape == dk.shape == dv.shape == (B, Hkv, Skv, D) and Hq % Hkv == 0, \
-        "k, v, dk, dv must be (B, Hkv, Skv, D), Hkv | Hq"
-    assert o.shape == do.shape == dq.shape == q.shape, "o, do, dq must be (B, Hq, Sq, D)"
-    assert lse.shape == delta.shape == (B, Hq, Sq), "lse and delta must be (B, Hq, Sq)"
-    assert q.dtype == k.dtype == v.dtype == o.dtype == do.dtype, "q, k, v, o and do must share one dtype"
+    check_arguments(q, k, v, o, lse, do, dq, dk, dv, delta)
     scale = default_scale(D) if sm_scale is None else sm_scale
     if q.is_cuda:
         triton.set_allocator(descriptor_scratch)

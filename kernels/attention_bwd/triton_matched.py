@@ -24,7 +24,7 @@ import triton
 import triton.language as tl
 
 from kernels import dtypes
-from kernels.attention_bwd.spec import CONFIGS, fit, padded_head_dim, default_scale, workspace  # noqa: F401
+from kernels.attention_bwd.spec import CONFIGS, check_arguments, fit, padded_head_dim, default_scale, workspace  # noqa: F401
 
 DTYPE_NAME = {t: name for name, t in dtypes.TORCH.items()}  # torch dtype -> the spec's name
 
@@ -202,11 +202,7 @@ def attention_bwd(q, k, v, o, lse, do, dq, dk, dv, delta, causal, block_M, block
     three kernels. sm_scale defaults to 1/sqrt(D)."""
     B, Hq, Sq, D = q.shape
     Hkv, Skv = k.shape[1], k.shape[2]
-    assert k.shape == v.shape == dk.shape == dv.shape == (B, Hkv, Skv, D) and Hq % Hkv == 0, \
-        "k, v, dk, dv must be (B, Hkv, Skv, D), Hkv | Hq"
-    assert o.shape == do.shape == dq.shape == q.shape, "o, do, dq must be (B, Hq, Sq, D)"
-    assert lse.shape == delta.shape == (B, Hq, Sq), "lse and delta must be (B, Hq, Sq)"
-    assert q.dtype == k.dtype == v.dtype == o.dtype == do.dtype, "q, k, v, o and do must share one dtype"
+    check_arguments(q, k, v, o, lse, do, dq, dk, dv, delta)
     scale = default_scale(D) if sm_scale is None else sm_scale
     c = fit(dict(block_M=block_M, block_N=block_N, num_stages=num_stages, threads=threads), DTYPE_NAME[q.dtype], D)
     BLOCK_M, BLOCK_N, HEAD_DIM = c["block_M"], c["block_N"], padded_head_dim(D)

@@ -57,6 +57,7 @@ SASS on sm_90a: TMA load, TMA store, warp specialization, setmaxnreg, HGMMA 64x1
 import torch
 import tilelang.language as T
 
+from kernels.fp8_gemm.tilelang_best import scale_value  # fp8_gemm best's scale decoder
 from kernels.fp8_gemm.spec import GROUP_M, TMA_ALIGN
 from kernels.grouped_gemm.spec import CONFIGS, H100_SMS, block_k, rows  # noqa: F401  (CONFIGS: the shared list)
 
@@ -83,13 +84,6 @@ def num_sms():
 def store_path(N):
     """'tma', or 'guarded' where TMA cannot store C's rows (N * 2 bytes not a multiple of 16)."""
     return "tma" if (N * C_BYTES) % TMA_ALIGN == 0 else "guarded"
-
-
-def scale_value(s, ue8m0):
-    """A scale as stored -> fp32: an exponent byte goes into fp32's exponent field."""
-    if ue8m0:
-        return T.reinterpret(value=T.shift_left(T.Cast("int32", s), 23), dtype="float32")
-    return s
 
 
 def grouped_tile(item, tiles_m, tiles_n):

@@ -41,16 +41,10 @@ SASS on sm_90a: cp.async, HGMMA 64x128, no spills. Not: TMA load, TMA store, war
 """
 import tilelang.language as T
 
+from kernels.fp8_gemm.tilelang_matched import scale_value  # fp8_gemm matched's scale decoder
 from kernels.grouped_gemm.spec import BLOCK, CONFIGS, block_k, rows  # noqa: F401  (CONFIGS: the list both DSLs share)
 
 PASS_CONFIGS = {"tl.disable_tma_lower": True, "tl.disable_warp_specialized": True, "tl.enable_fast_math": False}
-
-
-def scale_value(s, ue8m0):
-    """A scale as stored -> fp32: an exponent byte goes into fp32's exponent field."""
-    if ue8m0:
-        return T.reinterpret(value=T.shift_left(T.Cast("int32", s), 23), dtype="float32")
-    return s
 
 
 def grouped_gemm_kernel(G, M, N, K, masked, ue8m0, dtype, block_M, block_N, num_stages, threads):

@@ -61,29 +61,11 @@ import triton.language as tl
 from kernels import descriptor_scratch
 # the config list both DSLs share; block_K is the dtype's (64 bf16, 128 e4m3: one scale block)
 from kernels.fp8_gemm.spec import GROUP_M, TMA_ALIGN, padded_rows, tma_store_compatible
+# fp8_gemm best's scale decoder and its transpose of A's scales to fp32 sa_t (DeepGEMM's MN-major layout)
+from kernels.fp8_gemm.triton_best import SCALE_TILE, scale_value, transpose_scales_kernel
 from kernels.grouped_gemm.spec import BLOCK, CONFIGS, H100_SMS, block_k, rows  # noqa: F401
 
 SUBTILES = 2  # the epilogue stores the tile in this many slices along N
-SCALE_TILE = 128  # A's scales transposed per block of this many rows
-
-
-@triton.jit
-def scale_value(s, UE8M0: tl.constexpr):
-    """A scale as stored -> fp32: an exponent byte goes into fp32's exponent field."""
-    if UE8M0:
-        value = (s.to(tl.int32) << 23).to(tl.float32, bitcast=True)
-    else:
-        value = s.to(tl.float32)
-    return value
-
-
-@triton.jit
-def transpose_scales_kernel(sa_ptr, sa_t_ptr, ROWS, MP, KB, UE8M0: tl.constexpr, BLOCK_R: tl.constexpr):
-    """sa_t[k, m] = sa[m, k] as fp32 (0 in the padding rows ROWS..MP)."""
-    m = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
-    kb = tl.program_id(1)
-    s = scale_value(tl.load(sa_ptr + m * KB + kb, mask=m < ROWS, other=0), UE8M0)
-    tl.store(sa_t_ptr + kb * MP + m, tl.where(m < ROWS, s, 0.0), mask=m < MP)
 
 
 @triton.jit

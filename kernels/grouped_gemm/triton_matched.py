@@ -33,19 +33,10 @@ import triton
 import triton.language as tl
 
 # the config list both DSLs share; block_K is the dtype's (64 bf16, 128 e4m3: one scale block)
+from kernels.fp8_gemm.triton_matched import scale_value  # fp8_gemm matched's scale decoder
 from kernels.grouped_gemm.spec import BLOCK, CONFIGS, block_k  # noqa: F401
 
 SCALE_BLOCK = tl.constexpr(BLOCK)  # 128: one scale per 128 K-values (sa) and per 128x128 block (sb)
-
-
-@triton.jit
-def scale_value(s, UE8M0: tl.constexpr):
-    """A scale as stored -> fp32: an exponent byte goes into fp32's exponent field."""
-    if UE8M0:
-        value = (s.to(tl.int32) << 23).to(tl.float32, bitcast=True)
-    else:
-        value = s
-    return value
 
 
 @triton.jit
