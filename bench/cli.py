@@ -114,6 +114,9 @@ def parser():
     m.add_argument("--allow-duplicates", action="store_true", help="keep the first record of a case seen twice")
     m.add_argument("--allow-mixed", action="store_true", help="merge runs from different devices or library versions")
     add_result_commands(sub)
+    from bench.ledger.command import add_parser as add_findings
+
+    add_findings(sub)
     return p
 
 
@@ -162,6 +165,10 @@ def main(argv=None):
             from bench.results.merge import merge
 
             return merge(args.files, args.out, args.allow_duplicates, args.allow_mixed)
+        if args.command == "findings":
+            from bench.ledger.command import cmd_findings
+
+            return cmd_findings(args)
         if args.command in ("report", "compare", "export"):
             return cmd_results(args)
         if args.command == "inspect":

@@ -4,13 +4,13 @@ Per op and dtype: TFLOP/s per backend across shapes and the speed over the vendo
 the launch overhead (host time per call, bench/results/launch.py) per backend; correctness;
 compile and autotune time; the `dslbench inspect` metrics when the file has them, and the
 portability matrix across GPU archs (bench/results/portability.py); lines of kernel code per
-DSL. A CPU-path run renders too, marked as not performance data.
+DSL; what got in the way (the DSL maturity ledger, bench/results/ledger.py). A CPU-path run renders too, marked as not performance data.
 """
 import statistics
 from pathlib import Path
 
 from bench.results import analysis as an
-from bench.results import codesize, launch, plots, portability, verdict
+from bench.results import codesize, launch, ledger, plots, portability, verdict
 from bench.results.markdown import num, table
 from bench.core import mma
 from bench.core.records import load
@@ -302,7 +302,9 @@ def code_section(sizes, where):
 
 def write(path, out=None):
     """Write DIR/report.md and its PNGs for the run in `path`; return (report path, PNG paths)."""
-    cases, machines, inspects = an.split(load(path))
+    records = load(path)
+    cases, machines, inspects = an.split(records)
+    findings = [r for r in records if r.get("kind") == "finding"]  # `dslbench findings --out`
     out = Path(out) if out else Path(path).with_name(Path(path).stem + "-report")
     out.mkdir(parents=True, exist_ok=True)
     performance = an.is_performance(cases)
@@ -310,11 +312,11 @@ def write(path, out=None):
     sizes, counted_where = code_size(an.unique([r["op"] for r in cases + inspects]), cases + inspects)
     perf_lines, perf_pngs = performance_section(groups, out, performance) if cases else ([], [])
     compile_lines, compile_pngs = compile_section(groups, out, performance) if cases else ([], [])
-    verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out)
+    verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out, findings)
     lines = [*header(path, cases, machines, performance), *perf_lines, *launch.section(groups),
              *(correctness_section(groups) if cases else []),
              *compile_lines, *inspect_section(inspects), *portability.section(inspects, list(sizes)),
-             *code_section(sizes, counted_where), *verdict_lines]
+             *code_section(sizes, counted_where), *ledger.section(findings), *verdict_lines]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report, perf_pngs + compile_pngs + verdict_pngs

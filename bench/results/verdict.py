@@ -12,6 +12,7 @@ import statistics
 
 from bench.core import mma
 from bench.core.ops import DSLS, shape_str
+from bench.results import ledger
 from bench.results import analysis as an
 from bench.results import launch, plots, portability
 from bench.results.markdown import table
@@ -356,12 +357,14 @@ def answer_cpu(groups, sizes, inspects=()):
             "alternative on speed needs a run on a GPU (`dslbench run` there, then `dslbench report`).", ""]
 
 
-def section(groups, inspects, sizes, performance, out):
-    """The verdict's markdown lines and its plots."""
+def section(groups, inspects, sizes, performance, out, findings=()):
+    """The verdict's markdown lines and its plots; `findings`: the file's ledger records (else the
+    checkout's ledger, marked as not checked)."""
     lines = ["## Verdict: is TileLang a real alternative to Triton?", ""]
     pngs = []
     carried = portability.finding(inspects)
     lines += [f"**Portability** (`dslbench inspect`, no GPU): {carried}", ""] if carried else []
+    lines += ledger.verdict_line(list(findings))
     if not groups:
         lines += ["No case records in this file: speed and correctness are not assessed. What the kernel "
                   "sources and the compiled code show:", ""]
