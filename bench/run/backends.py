@@ -51,7 +51,11 @@ from kernels import Skip, dtypes  # noqa: F401  (Skip: bench.run.backends.Skip f
 # bf16 bit patterns in tl.dot, truncates fp32 -> bf16 and loses the carry into the exponent
 # in fp32 -> e4m3 (upstream bugs), but reads e4m3 exactly (tl.dot widens it through fp16):
 # e4m3 inputs stay e4m3 there. TileLang's C backend has no bf16 or fp8 C type.
+# finding: findings/triton_interpreter_bf16_dot.py
+# finding: findings/triton_interpreter_bf16_cast.py
+# finding: findings/triton_interpreter_e4m3_cast.py
 CPU_NATIVE = {"triton": ("fp32", "fp16"), "tilelang": ("fp32", "fp16")}
+# finding: findings/triton_interpreter_e4m3_cast.py
 CPU_NATIVE_INPUTS = {"triton": ("e4m3",)}
 CPU_PATH = {"triton": "Triton interpreter", "tilelang": "TileLang C backend", "reference": "float64 on the CPU"}
 VENDOR_CPU_PATH = "torch on the CPU"  # every vendor baseline that runs without a GPU

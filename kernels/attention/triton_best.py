@@ -48,6 +48,7 @@ DTYPE_NAME = {t: name for name, t in dtypes.TORCH.items()}  # torch dtype -> the
 WARP_SPECIALIZE = True  # Triton's automatic warp specialization where it applies (launch_options)
 
 
+# finding: findings/triton_hopper_ws_host_descriptor_128_rows.py
 @triton.jit
 def head_source(base, S, stride_s, stride_d, D: tl.constexpr, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr,
                 TMA: tl.constexpr):
@@ -288,6 +289,7 @@ def tma_ready(t):
     return t.stride(-1) == 1 and t.data_ptr() % 16 == 0 and all(s * size % 16 == 0 for s in t.stride()[:-1])
 
 
+# finding: findings/triton_hopper_ws_ignored_8_warps.py
 def launch_options(c, tma, single_loop, element_size):
     """The constexprs and launch options that choose the code path. Warp specialization when
     the loads go by TMA and the key loop is the kernel's only loop and only load site besides

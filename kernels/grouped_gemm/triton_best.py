@@ -46,7 +46,8 @@ Techniques:
   (tl.range(..., warp_specialize=True), 4 warps, device-side descriptors, the persistent loop
   not flattened), Triton 3.9's partitioner on sm_90a splits the contiguous bf16 loop (384
   threads, setmaxnreg) but not the masked one (its cut-tile store branch: a plain 128-thread
-  kernel), fails on e4m3 (PassManager error, as for fp8_gemm), and Triton 3.6 (the GPU
+  kernel), fails on e4m3 (PassManager error: not the dtype but the scales it prefetches one
+  K-block ahead and carries; findings/triton_hopper_ws_prefetch_carry.py), and Triton 3.6 (the GPU
   image's) fails on bf16 too; on sm_100a the pass fails for both dtypes, flattened or not. So
   every arch runs the software-pipelined loop at threads / 32 warps; the persistent loop is
   not flattened (Triton 3.9 does not fuse it around the skip branch anyway);
@@ -102,6 +103,7 @@ def store_tile(c, acc, row, col, row_end, N, BLOCK_N: tl.constexpr, SUBTILE: tl.
         store_slice(c, acc, row, col, row_end, N, TMA)
 
 
+# finding: findings/triton_hopper_ws_prefetch_carry.py
 @triton.jit
 def grouped_gemm_kernel(
     a_ptr, sa_t_ptr, b_ptr, sb_ptr, layout_ptr, c_ptr,  # A (ROWS, K), sa_t (K/128, MP), B (G*N, K),

@@ -87,6 +87,7 @@ def store_slice(dst, value, split, row, col, rows, cols, SPLIT_K: tl.constexpr, 
         tl.store(base + r[:, None] * cols + c[None, :], value, mask=(r[:, None] < rows) & (c[None, :] < cols))
 
 
+# finding: findings/triton_hopper_ws_host_descriptor_128_rows.py
 @triton.jit
 def matmul_kernel(
     a, b, out,  # host-side descriptors (TMA), or pointers: A (M, K), B (K, N), C (M, N) or fp32 partials (SPLIT_K, M, N)
@@ -137,15 +138,19 @@ def splitk_sum_kernel(partial_ptr, c_ptr, M, N, SPLIT_K: tl.constexpr, BLOCK_M: 
     tl.store(c_ptr + out, acc.to(c_ptr.dtype.element_ty), mask=inside)
 
 
+# finding: findings/triton_hopper_ws_split_epilogue.py
 HOPPER_WS_TRITON = (3, 9)  # the first release seen to partition this loop on sm_90a (3.6.0 fails)
 
 
+# finding: findings/triton_hopper_ws_split_epilogue.py
 def partitions_hopper_loop(version=None):
     """Whether the installed Triton's Hopper partitioner takes this kernel's persistent loop."""
     version = version or triton.__version__
     return tuple(int(part) for part in version.split("+")[0].split(".")[:2]) >= HOPPER_WS_TRITON
 
 
+# finding: findings/triton_hopper_ws_ignored_8_warps.py
+# finding: findings/triton_hopper_ws_host_descriptor_128_rows.py
 def launch_options(device, tma, threads, num_stages, element_size):
     """The constexprs and launch options that choose the code path, and its name. On Hopper,
     warp specialization where Triton's partitioner takes the kernel: TMA loads through
