@@ -13,7 +13,7 @@ from bench.core.table import render
 from bench.core import findings as entries
 
 HEADER = ["dsl", "finding", "kind", "found in", "here", "status", "title"]
-WIDTH = {"dsl": 8, "finding": 34, "kind": 5, "found in": 8, "here": 8, "status": 16}
+WIDTH = {"dsl": 8, "finding": 44, "kind": 5, "found in": 8, "here": 8, "status": 16}
 OPEN = ("present",)
 
 
@@ -89,8 +89,9 @@ def counts(records):
 def open_text(records):
     """'Triton 4 (3 bugs, 1 limit), TileLang 9 (7 bugs, 2 limits)': the findings present per DSL."""
     names = {"triton": "Triton", "tilelang": "TileLang"}
+    ran = {r["dsl"] for r in records}
     return ", ".join(f"{names[d]} {sum(c.values())} ({c['bug']} bug{'s' * (c['bug'] != 1)}, "
-                     f"{c['limit']} limit{'s' * (c['limit'] != 1)})" for d, c in counts(records).items())
+                     f"{c['limit']} limit{'s' * (c['limit'] != 1)})" for d, c in counts(records).items() if d in ran)
 
 
 def summary(records, seconds):
@@ -99,9 +100,10 @@ def summary(records, seconds):
     lines = [f"open on this install: {open_text(records)}; " + ", ".join(f"{n} {s}" for s, n in tally.items())
              + f" (in {seconds:.0f} s)"]
     for r in (r for r in records if r["status"] == "fixed"):
-        where = ", ".join(r["workaround"]) or "none in our kernels"
-        lines.append(f"FIXED on {r['dsl']} {r.get('release')}: {r['finding']} (found in {r['found_in']}): {r['title']}. "
-                     f"Its workaround can go once no supported release has it: {where}")
+        where = (f"its workaround can go once no supported release has it: {', '.join(r['workaround'])}"
+                 if r["workaround"] else "no workaround of ours depends on it")
+        lines.append(f"FIXED on {r['dsl']} {r.get('release')}: {r['finding']} (found in {r['found_in']}): {r['title']}; "
+                     f"{where}")
     lines += [f"ERROR: {r['finding']}: the reproducer broke: {r.get('reason')}" for r in records if r["status"] == "error"]
     return lines
 
