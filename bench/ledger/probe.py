@@ -19,6 +19,8 @@ def outcome(path):
         module = importlib.util.module_from_spec(spec)
         with contextlib.redirect_stdout(io.StringIO()):  # compilers print; our stdout is the verdict
             spec.loader.exec_module(module)
+            if getattr(module, "NOT_REPRODUCIBLE", None):
+                return {"status": "not reproduced", "reason": module.NOT_REPRODUCIBLE}
             present = module.reproduce()
     except Skip as exc:
         return {"status": "skipped", "reason": str(exc)}

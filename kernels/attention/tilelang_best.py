@@ -54,6 +54,7 @@ LN2 = 0.6931471805599453  # ln(2): converts the base-2 log-sum-exp back to natur
 # division (nvcc --use_fast_math), as TileLang's flash-attention examples compile. Loops
 # unrolled explicitly for the head dims TMA cannot take (D = 59, 111, ... in 16-bit): their
 # cp.async pipeline hits the codegen failure described in tilelang_matched.py.
+# finding: findings/tilelang_pipelined_dynamic_trip_count.py
 PASS_CONFIGS = {"tl.enable_fast_math": True, "tl.UnrollLoop": {"explicit_unroll": True}}
 DTYPE_NAME = {t: name for name, t in dtypes.TILELANG.items()}  # "float16" -> "fp16"
 ACCUM = "float32"
@@ -140,6 +141,7 @@ def prefill_kernel(shape, dtype, c, qk_scale):
             unmasked, end = stages(bx)
             # One pipelined loop over the key tiles the block may see; only the tiles from
             # `unmasked` on (the diagonal ones, a ragged last one) run the mask, after the gemm.
+            # One loop, not two (module docstring); finding: findings/tilelang_second_pipelined_same_buffers.py
             for k in T.Pipelined(end, num_stages=c["num_stages"]):
                 T.copy(K[bz, hkv, k * block_N, 0], K_shared)
                 T.gemm(Q_shared, K_shared, acc_s, transpose_B=True, clear_accum=True, policy=T.GemmWarpPolicy.FullRow)

@@ -29,6 +29,7 @@ LN2 = 0.6931471805599453  # ln(2): converts the base-2 log-sum-exp back to natur
 # trip count that depends on the block (causal), TileLang 0.1.15 leaves the cp.async
 # pipeline's epilogue loop rolled and its CUDA codegen then fails on the non-constant
 # cp.async.wait_group count ("Downcast from tirx.Sub to ir.IntImm").
+# finding: findings/tilelang_pipelined_dynamic_trip_count.py
 PASS_CONFIGS = {"tl.disable_tma_lower": True, "tl.disable_warp_specialized": True, "tl.enable_fast_math": True,
                 "tl.UnrollLoop": {"explicit_unroll": True}}
 DTYPE_NAME = {t: name for name, t in dtypes.TILELANG.items()}  # "float16" -> "fp16"

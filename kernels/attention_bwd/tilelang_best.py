@@ -66,6 +66,7 @@ LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x · log2(e))
 # upstream compiles. Loops unrolled explicitly for the head dims TMA cannot take (D = 59, 111,
 # ... in 16-bit): their cp.async pipeline hits the codegen failure described in
 # kernels/attention_bwd/tilelang_matched.py.
+# finding: findings/tilelang_pipelined_dynamic_trip_count.py
 PASS_CONFIGS = {"tl.enable_fast_math": True, "tl.UnrollLoop": {"explicit_unroll": True}}
 DTYPE_NAME = {t: name for name, t in dtypes.TILELANG.items()}  # "float16" -> "fp16"
 ACCUM = "float32"

@@ -32,6 +32,7 @@ def dsa_index_kernel(B, Sq, Skv, H, D, dtype, block_N, chunk_N, num_stages, thre
     accum = "float32"
     blocks = chunk_N // block_N  # a static count: TileLang 0.1.15 cannot pipeline (cp.async) a
     # loop whose trip count depends on the program (its epilogue's waits must be constants)
+    # finding: findings/tilelang_pipelined_dynamic_trip_count.py
 
     @T.prim_func
     def dsa_index(

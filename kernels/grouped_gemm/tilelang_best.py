@@ -181,6 +181,7 @@ def build(shape, R, dtype, scaled, block_M, block_N, num_stages, threads):
                     # The scan is the only writer of expert, pid_m, pid_n and limit: TileLang
                     # 0.1.15's warp-specialized rewrite moves a lone `expert = 0` before it
                     # into the role branches, after the scan (checked in the CUDA source).
+                    # finding: findings/tilelang_ws_scan_moved_under_branch.py
                     start = 0
                     found = 0
                     for e in T.serial(G):

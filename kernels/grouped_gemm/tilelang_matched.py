@@ -81,6 +81,7 @@ def build(shape, R, dtype, scaled, block_M, block_N, num_stages, threads):
     # that zero-fills the rows past the count (Triton's masked load). Statements: bf16 (A, B,
     # gemm); e4m3 (A, B, scales, gemm, promotion): the copies of step k + num_stages go out
     # after step k's gemm, into the buffer it has just read.
+    # finding: findings/tilelang_masked_load_not_pipelined.py
     if scaled:
         schedule = dict(order=[2, 3, 0, 1, 4], stage=[0, 0, num_stages, num_stages, num_stages])
     else:
@@ -122,6 +123,7 @@ def build(shape, R, dtype, scaled, block_M, block_N, num_stages, threads):
                             else:
                                 sa = scale_value(SA[row0 + i, k], ue8m0)
                             scale[i] = sa * scale_value(SB[expert, n_block, k], ue8m0)
+                        # clear_accum, not T.clear (module docstring); finding: findings/tilelang_clear_before_gemm_registers.py
                         T.gemm(A_shared, B_shared, C_block, transpose_B=True, clear_accum=True,
                                policy=T.GemmWarpPolicy.FullRow)
                         for i, j in T.Parallel(block_M, block_N):

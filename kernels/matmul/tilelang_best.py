@@ -50,6 +50,7 @@ def matmul_kernel(M, N, K, dtype, block_M, block_N, block_K, num_stages, threads
     """Return the prim_func C = A·B (and the split-K partials) for one shape, dtype and config."""
     accum = "float32"
     no_tma = load_path(M, N, K, dtype) != "tma"
+    # no TMA for any copy when one cannot take it; finding: findings/tilelang_ws_mixed_tma_insufficient_registers.py
     tiles_m, tiles_n = T.ceildiv(M, block_M), T.ceildiv(N, block_N)
     items = tiles_m * tiles_n * split_k
     sms = min(num_sms(), items)

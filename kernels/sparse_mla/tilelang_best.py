@@ -92,6 +92,7 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
     # One key buffer per stage, chosen by a Python int: each role's step has one branch per
     # buffer (TileLang 0.1.15 drops a variable leading index from an MMA operand:
     # T.gemm(A, B[t % 2, :, :], C) reads B[0] every time).
+    # finding: findings/tilelang_gemm_variable_buffer_index.py
     stages = tuple(range(num_stages))
     head_tiles = T.ceildiv(H, BLOCK_H)
 

@@ -94,6 +94,7 @@ def sparse_mla_kernel(B, Sq, Skv, H, topk, dtype, block_N, num_stages, threads, 
 # The indices are read straight from global memory where they are used, not staged through
 # shared memory: T.Pipelined would copy them asynchronously too, and the gather that takes its
 # addresses from them is issued without waiting for that copy (TileLang 0.1.15).
+# finding: findings/tilelang_pipelined_gather_no_wait.py
 def slot(Indices, bz, bx, j, topk):
     """The index in slot j of the query's row (slots past topk read the last one)."""
     return Indices[bz, bx, T.min(j, topk - 1)]
