@@ -92,7 +92,8 @@ def parser():
     i.add_argument("--track", help="comma-separated tracks (default: all the op has): matched, best")
     i.add_argument("--dtype", help="comma-separated dtypes (default: all the op has)")
     i.add_argument("--arch", help="comma-separated targets (default sm_90a): sm_80, sm_89, sm_90a, sm_100a, gfx942 "
-                   "(AMD MI300), or all (prints the portability matrix)")
+                   "(AMD MI300), ascend (Huawei Ascend 950: TileLang's AscendC source), or all (prints the "
+                   "portability matrix)")
     i.add_argument("--configs", choices=("all", "one"), default="all",
                    help="every config of the shared list (default), or one per dtype and track (a quick matrix)")
     i.add_argument("--jobs", type=int, help="compiles at a time (default: one per core)")

@@ -94,7 +94,7 @@ def test_config_text():
 def test_unknown_arch_names_the_valid_ones(capsys):
     assert cli.main(["inspect", "--arch", "sm_90a,sm_91"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["dslbench: error: unknown arch 'sm_91'; valid archs: sm_80, sm_89, sm_90a, sm_100a, gfx942 (or all)"]
+    assert err == ["dslbench: error: unknown arch 'sm_91'; valid archs: sm_80, sm_89, sm_90a, sm_100a, gfx942, ascend (or all)"]
 
 
 def test_missing_compiler_wheel_says_what_to_install(monkeypatch, capsys):

@@ -1,4 +1,5 @@
-"""The portability matrix: what each DSL's kernels become on Ampere, Ada, Hopper, Blackwell and AMD.
+"""The portability matrix: what each DSL's kernels become on Ampere, Ada, Hopper, Blackwell, AMD and
+Huawei Ascend.
 
 PINNED is today's matrix for matmul and attention bf16 (one config per backend, compiled by
 `dslbench inspect` for every arch; CI compiles every arch but one of sm_80 and sm_89, drawn by
@@ -15,7 +16,7 @@ import pytest
 
 from bench import inspect as compile_report
 from bench.core import mma, ops
-from bench.inspect import amdgcn, table, toolchain
+from bench.inspect import amdgcn, ascend, table, toolchain
 from bench.results import portability
 from tests.conftest import COMPILE_GROUP, SAMPLE_SEED, compiled
 from tests.test_inspect import needs_extra
@@ -23,35 +24,38 @@ from tests.test_inspect import needs_extra
 pytestmark = COMPILE_GROUP
 
 # (op, dtype, backend) -> {arch: cell}. "native X": every matrix instruction is the arch's newest
-# for bf16 (HMMA sm_80/sm_89, HGMMA sm_90a, UTCHMMA sm_100a, MFMA gfx942); "fallback X": an older
-# one; "(source)": read from TileLang's HIP source (ROCm's compiler is not installed here).
+# for bf16 (HMMA sm_80/sm_89, HGMMA sm_90a, UTCHMMA sm_100a, MFMA gfx942, Cube ascend); "fallback X":
+# an older one; "(source)": read from TileLang's HIP or AscendC source (ROCm's or CANN's compiler is
+# not installed here). On ascend Triton is skipped (no Ascend target beside the project's Triton:
+# bench/inspect/worker.py TRITON_ASCEND), TileLang's CUDA-shaped kernels fail to lower, and the
+# matched matmul is its own kernel, kernels/matmul/tilelang_matched_ascend.py (the Cube unit).
 # TileLang's best-track matmul on sm_100a is its own kernel, kernels/matmul/tilelang_best_sm100a.py
 # (tcgen05); Triton's best track takes UTCHMMA on sm_100a from the same source as on Hopper.
 PINNED = {
     ("matmul", "bf16", "triton-matched"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
-        "gfx942": "native MFMA"},
+        "gfx942": "native MFMA", "ascend": "skipped"},
     ("matmul", "bf16", "tilelang-matched"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
-        "gfx942": "native MFMA (source)"},
+        "gfx942": "native MFMA (source)", "ascend": "native Cube (source)"},
     ("matmul", "bf16", "triton-best"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
-        "gfx942": "native MFMA"},
+        "gfx942": "native MFMA", "ascend": "skipped"},
     ("matmul", "bf16", "tilelang-best"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
-        "gfx942": "native MFMA (source)"},
+        "gfx942": "native MFMA (source)", "ascend": "failed"},
     ("attention", "bf16", "triton-matched"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
-        "gfx942": "native MFMA"},
+        "gfx942": "native MFMA", "ascend": "skipped"},
     ("attention", "bf16", "tilelang-matched"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
-        "gfx942": "native MFMA (source)"},
+        "gfx942": "native MFMA (source)", "ascend": "failed"},
     ("attention", "bf16", "triton-best"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "native UTCHMMA",
-        "gfx942": "native MFMA"},
+        "gfx942": "native MFMA", "ascend": "skipped"},
     ("attention", "bf16", "tilelang-best"): {
         "sm_80": "native HMMA", "sm_89": "native HMMA", "sm_90a": "native HGMMA", "sm_100a": "fallback HMMA",
-        "gfx942": "native MFMA (source)"},
+        "gfx942": "native MFMA (source)", "ascend": "failed"},
 }
 
 
@@ -106,6 +110,9 @@ def test_the_matrix_is_pinned(records):
 def test_every_record_says_what_it_read_and_what_it_could_not(records):
     for r in records:
         m, where = r["metrics"], f"{r['op']} {r['backend']} {r['arch']}"
+        if r["arch"] == "ascend":
+            check_ascend_record(r, where)
+            continue
         if r["arch"] == "gfx942" and r["dsl"] == "tilelang":
             assert r["status"] == "lowered" and "ROCm" in r["reason"], where  # honest: not compiled here
             assert m["source"] == "hip-source" and m["registers"] is None and m["lower_ms"] > 0, where
@@ -114,6 +121,30 @@ def test_every_record_says_what_it_read_and_what_it_could_not(records):
             assert m["source"] == ("amdgcn" if r["arch"] == "gfx942" else "sass"), where
             assert 0 < m["registers"] <= 512 and m["compile_ms"] > 0, where
         assert m["smem_bytes"] > 0 and m["threads"] >= 64, where
+
+
+def check_ascend_record(r, where):
+    """Ascend: Triton skipped with why; TileLang lowered to AscendC source (not compiled: CANN) with
+    its cores, Cube calls and buffers read, or failed with one line that says why."""
+    m = r["metrics"]
+    if r["dsl"] == "triton":
+        assert r["status"] == "skipped" and "triton-ascend" in r["reason"] and "bishengir" in r["reason"], where
+    elif r["status"] == "lowered":
+        assert "bisheng" in r["reason"] and m["source"] == "ascend-source" and m["registers"] is None, where
+        assert m["lower_ms"] > 0 and m["core"] in ("cube", "mix") and m["threads"] is None, where
+    else:
+        assert r["status"] == "error" and "\n" not in r["reason"] and len(r["reason"]) <= 300, where
+
+
+@needs_extra
+def test_tilelang_ascend_matmul_is_a_cube_kernel_with_its_buffers(records):
+    """The Ascend variant: one Cube kernel, its MAD on the Cube unit fed by L1 -> L0A / L0B, the
+    fp32 accumulator in L0C; no vector code (the fixpipe rounds C on its way out)."""
+    [r] = [r for r in records if (r["op"], r["backend"], r["arch"]) == ("matmul", "tilelang-matched", "ascend")]
+    m = r["metrics"]
+    assert m["core"] == "cube" and m["mma"] == {"asc_mmad": 1} and m["vector_functions"] == 0
+    assert set(m["buffers"]) == {"L1", "L0A", "L0B", "L0C"}
+    assert m["ascend"]["asc_copy_l0c2gm"] == 1 and m["ascend"]["asc_copy_l12l0b_transpose"] == 1
 
 
 @needs_extra
@@ -130,7 +161,7 @@ def test_tilelang_blackwell_matmul_is_tcgen05_with_tma_and_tensor_memory(records
 
 def test_every_arch_but_one_of_ampere_and_ada_is_compiled_and_each_seed_draws_one():
     assert {tuple(compiled_archs(seed)) for seed in range(2)} == {
-        ("sm_89", "sm_90a", "sm_100a", "gfx942"), ("sm_80", "sm_90a", "sm_100a", "gfx942")}
+        ("sm_89", "sm_90a", "sm_100a", "gfx942", "ascend"), ("sm_80", "sm_90a", "sm_100a", "gfx942", "ascend")}
     assert set(PINNED[("matmul", "bf16", "triton-best")]) == set(toolchain.ARCHS)  # the pin covers every arch
 
 
@@ -211,9 +242,9 @@ def test_an_op_with_no_matrix_instruction_anywhere_is_not_marked():
 
 def test_the_rule_and_the_compile_targets_name_the_same_archs():
     assert list(mma.NATIVE) == list(toolchain.ARCHS)
-    assert [a.name for a in toolchain.parse_archs("all")] == ["sm_80", "sm_89", "sm_90a", "sm_100a", "gfx942"]
+    assert [a.name for a in toolchain.parse_archs("all")] == ["sm_80", "sm_89", "sm_90a", "sm_100a", "gfx942", "ascend"]
     assert [a.name for a in toolchain.parse_archs("gfx942,sm_80")] == ["gfx942", "sm_80"]
-    with pytest.raises(ops.UsageError, match="valid archs: .*gfx942 \\(or all\\)"):
+    with pytest.raises(ops.UsageError, match="valid archs: .*gfx942, ascend \\(or all\\)"):
         toolchain.parse_archs("gfx90a")
 
 
@@ -271,6 +302,55 @@ extern "C" __global__ void __launch_bounds__(128) combine_kernel(float* x) { x[0
     assert found["combine_kernel"]["mma"] == {} and found["combine_kernel"]["static_smem_bytes"] == 0
 
 
+# --- reading AscendC source: no compiler needed ------------------------------------------------
+
+ASCENDC = """#include <tl_templates/ascend/common.h>
+extern "C" __global__ __cube__ void matmul_kernel(__gm__ bfloat16_t* A, __gm__ bfloat16_t* B, __gm__ bfloat16_t* C) {
+  __cbuf__ uint8_t *buf_dyn_l1 = (__cbuf__ uint8_t *)0;
+  __ca__ bfloat16_t *A_l0 = (__ca__ bfloat16_t *)0;
+  __cb__ bfloat16_t *B_l0 = (__cb__ bfloat16_t *)0;
+  __cc__ float *C_l0c = (__cc__ float *)0;
+  for (int32_t k = 0; k < 64; ++k) {
+    asc_copy_l12l0a(((__ca__ bfloat16_t*)A_l0), ((__cbuf__ bfloat16_t*)buf_dyn_l1), 0, 0, 8, 4, 8, 8);
+    asc_mmad(((__cc__ float*)C_l0c), ((__ca__ bfloat16_t*)A_l0), ((__cb__ bfloat16_t*)B_l0), 128, 64, 256, 0, 1, 0, (k == 0));
+  }
+  asc_copy_l0c2gm((&(C[0])), ((__cc__ float*)C_l0c), 256, 128, 4096, 128, 0, 0, 16, 0, 0, 1, 0, 0);
+}
+"""
+
+
+def test_ascendc_source_gives_the_cores_the_cube_calls_and_the_buffers():
+    [(name, m)] = ascend.analyze_source(ASCENDC, {"matmul_kernel": {}}).items()
+    assert name == "matmul_kernel" and m["core"] == "cube" and m["registers"] is None
+    assert m["mma"] == {"asc_mmad": 1} and m["buffers"] == {"L1": 1, "L0A": 1, "L0B": 1, "L0C": 1}
+    assert m["ascend"] == {"asc_copy_l12l0a": 1, "asc_mmad": 1, "asc_copy_l0c2gm": 1}
+    vector = ASCENDC.replace("__cube__", "__vector__").replace("asc_mmad(", "asc_vadd(")
+    assert ascend.analyze_source(vector, {"matmul_kernel": {}})["matmul_kernel"]["mma"] == {}
+    assert ascend.analyze_source(ASCENDC.replace("__cube__", "__mix__(1, 2)"), {})["matmul_kernel"]["core"] == "mix"
+
+
+def test_a_failed_ascend_lowering_is_one_line_without_the_tir_it_quotes():
+    class InternalError(Exception):
+        pass
+
+    exc = InternalError("Cannot assign task because its inputs are unavailable on every legal execution core: with "
+                        "T.attr({\"ii\": 128}, \"tl.ascend_task\", 1):\n    C_local = T.Buffer((64, 128))\n"
+                        "    T.copy(C_local, C_shared)")
+    assert ascend.reason(exc) == ("InternalError: Cannot assign task because its inputs are unavailable on every "
+                                  "legal execution core (at T.copy(C_local, C_shared))")
+    assert ascend.reason(ValueError("T.Parallel loop 'i' must be inside a VF block.")) == (
+        "ValueError: T.Parallel loop 'i' must be inside a VF block.")
+
+
+def test_the_rule_on_ascend_is_the_cube_unit():
+    assert mma.family("asc_mmad") == "Cube" and mma.family("asc_mmad_mx") == "Cube" and mma.family("asc_vadd") is None
+    lowered = record("ascend", "bf16", {"asc_mmad": 1}, "lowered", "ascend-source")
+    assert mma.classify(lowered) == "native"
+    assert mma.classify(record("ascend", "bf16", {}, "lowered", "ascend-source")) == "fallback"  # Vector cores only
+    assert mma.classify(record("ascend", "bf16", {}, status="error")) == "failed"
+    assert mma.cell_text(mma.matrix([lowered])[("matmul", "bf16", "tilelang-matched")]["ascend"]) == "native Cube (source)"
+
+
 # --- arch variants: kernels/<op>/<dsl>_<track>_<arch>.py ------------------------------------
 
 def test_an_arch_variant_replaces_its_kernel_for_that_arch_only():
@@ -281,6 +361,12 @@ def test_an_arch_variant_replaces_its_kernel_for_that_arch_only():
     assert ops.kernel_module(matmul, "triton-matched", "sm_100a").__name__ == "kernels.matmul.triton_matched"
     assert "tilelang-best" in ops.arch_backends(matmul, "sm_100a")
     assert ops.arch_backends(matmul, "gfx942") == ops.dsl_backends(matmul)
+    # Ascend: the matched matmul is its own kernel for the Cube, for the 16-bit dtypes it takes
+    assert ops.has_variant(matmul, "tilelang-matched", "ascend")
+    assert not ops.has_variant(matmul, "tilelang-best", "ascend")
+    module = ops.kernel_module(matmul, "tilelang-matched", "ascend", "bf16")
+    assert module.__name__ == "kernels.matmul.tilelang_matched_ascend"
+    assert ops.kernel_module(matmul, "tilelang-matched", "ascend", "fp32").__name__ == "kernels.matmul.tilelang_matched"
 
 
 def test_a_gpu_run_names_its_arch_by_compute_capability():
@@ -339,3 +425,36 @@ def test_the_report_renders_the_matrix_and_the_verdict_states_the_finding(tmp_pa
     assert "TileLang fails to compile on sm_100a (matmul) (reasons under Portability)" in verdict
     assert "Triton fails" not in verdict
     assert f"matmul TileLang best for sm100a: {lines[0][4]} lines (Triton 0 lines" in verdict
+
+
+def test_the_report_shows_ascend_lowered_failed_and_skipped_and_says_what_is_unverified(tmp_path):
+    from synthetic import inspect as inspect_record, write
+
+    from bench.inspect.worker import NOT_COMPILED_ASCEND, TRITON_ASCEND
+    from bench.results.report import write as write_report
+
+    config = {"block_M": 64, "block_N": 128, "block_K": 64, "num_stages": 4, "threads": 128}
+    hopper = [dict(inspect_record(b, config, 128, {"HGMMA": 8}, dtype="bf16"), arch="sm_90a")
+              for b in ("triton-matched", "tilelang-matched")]
+    base = dict(hopper[1], arch="ascend")
+    cube = dict(base, status="lowered", reason=NOT_COMPILED_ASCEND,
+                metrics={"source": "ascend-source", "mma": {"asc_mmad": 1}, "core": "cube", "lower_ms": 300.0})
+    failed = dict(base, backend="tilelang-best", status="error", metrics={},
+                  reason="ValueError: T.Parallel loop 'i' must be inside a VF block")
+    skipped = dict(hopper[0], arch="ascend", status="skipped", reason=TRITON_ASCEND, metrics={})
+    report, _ = write_report(write(tmp_path / "inspect.jsonl", [*hopper, cube, failed, skipped]), tmp_path / "out")
+    text = report.read_text()
+    section = text.split("## Portability", 1)[1].split("\n## ", 1)[0]
+    assert "| matmul | bf16 | tilelang-matched | native HGMMA | native Cube (source) |" in section
+    assert "| matmul | bf16 | triton-matched | native HGMMA | skipped |" in section
+    assert "- matmul bf16 tilelang-best ascend: ValueError: T.Parallel loop 'i' must be inside a VF block" in section
+    assert f"- Triton ascend: {TRITON_ASCEND}" in section
+    lines = {v[3]: v[4] for v in portability.variant_lines(["matmul"])}
+    assert f"| matmul | TileLang | matched | ascend | {lines['ascend']} |" in section
+    assert "sm100a" not in section  # no sm_100a records: its rewrite is not this matrix's cost
+    verdict = text.split("## Verdict", 1)[1]
+    assert "Triton sm_90a 1/1; TileLang sm_90a 1/1, ascend 1/2" in verdict  # Triton's skipped cell is no kernel
+    assert ("Huawei Ascend (TileLang's Ascend 950 target): TileLang lowers matmul to the Cube unit; kernels "
+            "written for CUDA do not lower (matmul) (read from AscendC source; compiling it needs CANN's bisheng, not here); "
+            "Triton not inspected (no Ascend target beside the project's Triton); no Ascend number is measured "
+            "(no NPU)") in verdict

@@ -2,13 +2,16 @@
 
 A kernel's tensor-core path is read from its machine code (`dslbench inspect`): SASS opcodes on
 NVIDIA, amdgcn mnemonics (or, where only source exists, the MFMA intrinsics of TileLang's HIP
-source) on AMD. Families, oldest to newest on NVIDIA:
+source) on AMD, the Cube unit's MAD calls (asc_mmad) in TileLang's AscendC source on Huawei
+Ascend. Families, oldest to newest on NVIDIA:
 
     HMMA / QMMA / IMMA   warp-level mma.sync (Ampere, Ada; QMMA is Ada's fp8)
     HGMMA / QGMMA        Hopper's warpgroup wgmma (16-bit and tf32 / fp8)
     UTC*MMA              Blackwell's tcgen05 (UTCHMMA: 16-bit and tf32, UTCQMMA: fp8)
     MFMA                 AMD CDNA's matrix fused multiply-add (v_mfma_*)
-    none                 no matrix instruction: scalar FMA
+    Cube                 Huawei Ascend's Cube unit (asc_mmad in AscendC): its only matrix unit,
+                         beside the Vector cores, which have none
+    none                 no matrix instruction: scalar FMA (on Ascend: Vector-core code only)
 
 The rule: for each arch and dtype the *native* path is the newest matrix instruction that arch
 has for that dtype (NATIVE). A kernel is native when every matrix instruction it has is of the
@@ -29,30 +32,39 @@ SASS_FAMILIES = {
     "UTCHMMA": 3, "UTCQMMA": 3, "UTCIMMA": 3, "UTCOMMA": 3, "UTCMMA": 3,  # tcgen05 (sm_100a)
 }
 AMD_MMA = re.compile(r"v_s?mfma\w*|__builtin_amdgcn_s?mfma\w*")
+ASCEND_MMA = re.compile(r"asc_mmad\w*")  # asc_mmad, asc_mmad_mx (block-scaled)
 
 # The native matrix instruction of each arch, per dtype (None: any of the family).
 # sm_80 has no fp8 MMA: an e4m3 dot's best there is fp16 HMMA after a convert. Ada adds fp8
 # mma.sync (QMMA). Hopper: wgmma (HGMMA for fp16/bf16/tf32, QGMMA for fp8). Blackwell: tcgen05
 # (UTCHMMA kind::f16 / kind::tf32, UTCQMMA kind::f8f6f4). gfx942 (MI300): MFMA, with fp8 MFMA for e4m3.
+# ascend (Ascend 950): the Cube unit for every dtype (fp16/bf16, fp32 as HF32, fp8); a matrix
+# product left to the Vector cores is the fallback.
 NATIVE = {
     "sm_80": {"fp32": "HMMA", "fp16": "HMMA", "bf16": "HMMA", "e4m3": "HMMA"},
     "sm_89": {"fp32": "HMMA", "fp16": "HMMA", "bf16": "HMMA", "e4m3": "QMMA"},
     "sm_90a": {"fp32": "HGMMA", "fp16": "HGMMA", "bf16": "HGMMA", "e4m3": "QGMMA"},
     "sm_100a": {"fp32": "UTCHMMA", "fp16": "UTCHMMA", "bf16": "UTCHMMA", "e4m3": "UTCQMMA"},
     "gfx942": {"fp32": "MFMA", "fp16": "MFMA", "bf16": "MFMA", "e4m3": "MFMA-fp8"},
+    "ascend": {"fp32": "Cube", "fp16": "Cube", "bf16": "Cube", "e4m3": "Cube"},
 }
 ARCHS = tuple(NATIVE)
-SOURCES = {"sass": "SASS", "amdgcn": "AMD assembly", "hip-source": "HIP source (not compiled here)"}
+SOURCES = {"sass": "SASS", "amdgcn": "AMD assembly", "hip-source": "HIP source (not compiled here)",
+           "ascend-source": "AscendC source (not compiled here)"}
+SOURCE_ONLY = ("hip-source", "ascend-source")  # read from source a compiler here cannot build
 
 
 def family(instruction):
     """'HGMMA.64x256x16.F32.BF16' -> 'HGMMA'; 'v_mfma_f32_32x32x8_bf16' -> 'MFMA' (an fp8 one:
-    'MFMA-fp8'); '__builtin_amdgcn_mfma_f32_16x16x16bf16_1k' -> 'MFMA'; anything else None."""
+    'MFMA-fp8'); '__builtin_amdgcn_mfma_f32_16x16x16bf16_1k' -> 'MFMA'; 'asc_mmad' -> 'Cube';
+    anything else None."""
     opcode = instruction.split(".")[0]
     if opcode in SASS_FAMILIES:
         return opcode
     if AMD_MMA.fullmatch(instruction.strip()):
         return "MFMA-fp8" if re.search(r"fp8|bf8", instruction) else "MFMA"
+    if ASCEND_MMA.fullmatch(instruction.strip()):
+        return "Cube"
     return None
 
 
@@ -65,7 +77,7 @@ def families(record):
 
 
 def compiled(record):
-    """Machine code (`compiled`) or, for TileLang on AMD here, source it lowered to (`lowered`)."""
+    """Machine code (`compiled`) or, for TileLang on AMD and Ascend here, source it lowered to (`lowered`)."""
     return record.get("status") in ("compiled", "lowered")
 
 
@@ -117,7 +129,8 @@ def cell(records):
 
 
 def cell_text(c):
-    """'native UTCHMMA', 'fallback HMMA', 'fallback none', 'native MFMA (source)', 'failed'."""
+    """'native UTCHMMA', 'fallback HMMA', 'fallback none', 'native MFMA (source)', 'native Cube
+    (source)', 'failed'."""
     if c is None:
         return "-"
     if c["path"] in ("failed", "skipped"):
@@ -125,7 +138,7 @@ def cell_text(c):
     if c["path"] == "n/a":
         return "n/a (no matrix op)"
     text = f"{c['path']} {'+'.join(c['families']) or 'none'}"
-    if c.get("source") == "hip-source":
+    if c.get("source") in SOURCE_ONLY:
         text += " (source)"
     if c.get("split"):
         text += " (" + ", ".join(f"{n} {p}" for p, n in c["split"].items()) + " configs)"

@@ -1,6 +1,7 @@
 """`dslbench inspect`: compile every kernel of both DSLs for a GPU arch, with no GPU, and read the
 cubin: compile time, registers, spills, shared memory and the SASS instruction mix; for AMD
-(gfx942) Triton's amdgcn assembly, and TileLang's HIP source (which needs ROCm to compile).
+(gfx942) Triton's amdgcn assembly, and TileLang's HIP source (which needs ROCm to compile); for
+Huawei Ascend (ascend) TileLang's AscendC source (which needs CANN's bisheng; Triton: skipped).
 
 It answers "what does each DSL make of the same kernel on Hopper?" on any machine: whether the
 tensor-core path is warpgroup MMA (HGMMA, QGMMA for fp8) or the older HMMA, whether loads go

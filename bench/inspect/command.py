@@ -7,6 +7,14 @@ from bench import inspect as compile_report
 from bench.inspect import table
 
 
+LOWERED = {  # what a `lowered` row holds, and why no binary
+    "hip-source": "lowered: TileLang's HIP source for AMD; compiling it needs ROCm's hipcc/amdclang, not installed "
+                  "here",
+    "ascend-source": "lowered: TileLang's AscendC source for Ascend; compiling it needs CANN's bisheng, not installed "
+                     "here (no registry offers it)",
+}
+
+
 def cmd_inspect(args, summary=None):
     """Compile, print rows as they finish (or one JSON list), append to --out; exit 1 if any failed.
     summary(records): lines printed last (--suite headline: its compile schedule in a GPU run)."""
@@ -44,14 +52,16 @@ def cmd_inspect(args, summary=None):
         print(json.dumps(clean(records), indent=1))
     else:
         print(table.LEGEND)
-        if len({r["arch"] for r in records}) > 1:  # the portability matrix: one kernel across archs
-            print("\n".join(table.matrix_lines(records)))
+        archs = {r["arch"] for r in records}
+        if len(archs) > 1 or "ascend" in archs:  # the portability matrix: one kernel across archs (Ascend: its
+            print("\n".join(table.matrix_lines(records)))  # only summary, Triton skipped and TileLang's rows split)
         counts = {s: sum(r["status"] == s for r in records) for s in ("lowered", "skipped")}
         more = "".join(f", {n} {s}" for s, n in counts.items() if n)
         print(f"{len(records) - len(failed) - sum(counts.values())} compiled{more}, {len(failed)} failed "
               f"in {time.perf_counter() - t0:.0f} s")
-        if counts["lowered"]:
-            print("lowered: TileLang's HIP source for AMD; compiling it needs ROCm's hipcc/amdclang, not installed here")
+        for source, line in LOWERED.items():
+            if any(r["status"] == "lowered" and r["metrics"].get("source") == source for r in records):
+                print(line)
         if summary and not failed:
             print("\n".join(summary(records)))
     return 1 if failed else 0

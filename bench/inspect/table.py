@@ -15,8 +15,8 @@ COUNTS = [
 ]
 COLUMNS = [("op", 10), ("backend", 16), ("dtype", 5), ("arch", 7), ("config", 18), ("thr", 4), ("regs", 4),
            ("spill_B", 7), ("smem_KiB", 8), ("compile_s", 9)] + [(name, width) for name, width, _ in COUNTS] + [
-           ("MFMA", 5), ("src", 6), ("tensor core", 16)]
-SOURCE = {"sass": "sass", "amdgcn": "amdgcn", "hip-source": "hip"}
+           ("MFMA", 5), ("Cube", 4), ("src", 6), ("tensor core", 16)]
+SOURCE = {"sass": "sass", "amdgcn": "amdgcn", "hip-source": "hip", "ascend-source": "ascC"}
 
 
 def config_text(config):
@@ -52,14 +52,15 @@ def row(record):
     head = [record["op"], record["backend"], record["dtype"], record["arch"], config_text(record["config"])]
     if record["status"] not in ("compiled", "lowered"):
         return head + [f"{record['status']}: {record['reason']}"]
-    facts = [m.get("threads"), m.get("registers") if m.get("registers") is not None else "?", spill_text(m),
+    facts = [m.get("threads") or "-", m.get("registers") if m.get("registers") is not None else "?", spill_text(m),
              f"{m['smem_bytes'] / 1024:.1f}", time_text(m)]
     sass = m.get("sass") or {}
     counts = [sum(sass.get(op, 0) for op in opcodes) or "." for _, _, opcodes in COUNTS]
     mfma = sum(n for name, n in (m.get("mma") or {}).items() if mma.family(name) in ("MFMA", "MFMA-fp8")) or "."
+    cube = sum(n for name, n in (m.get("mma") or {}).items() if mma.family(name) == "Cube") or "."
     path = record.get("tensor_core") or {"path": mma.classify(record), "families": mma.families(record)}
     tensor_core = "n/a" if path["path"] == "n/a" else f"{path['path']} {'+'.join(path['families']) or 'none'}"
-    return head + facts + counts + [mfma, SOURCE.get(m.get("source"), "sass"), tensor_core]
+    return head + facts + counts + [mfma, cube, SOURCE.get(m.get("source"), "sass"), tensor_core]
 
 
 def render(cells):
@@ -74,9 +75,11 @@ def header():
 
 LEGEND = ("regs: registers per thread (AMD: VGPRs, AGPRs included); spill_B: spill stores/loads in bytes (AMD: "
           "spilled VGPRs/SGPRs, counts); smem: static + dynamic shared memory (AMD: LDS); compile_s: cold, from "
-          "Python source to machine code (L: lowered to HIP source only); counts: static SASS instructions "
+          "Python source to machine code (L: lowered to HIP or AscendC source only); counts: static SASS instructions "
           "(WG.ARV = WARPGROUP.ARRIVE), MFMA: static amdgcn MFMA instructions (hip: intrinsic calls in the "
-          "source); src: what was read (sass, amdgcn, hip source); tensor core: native / fallback by the "
+          "source); Cube: Ascend Cube-unit MAD calls (asc_mmad) in TileLang's AscendC source (thr '-': an "
+          "Ascend kernel has no threads at kernel scope); src: what was read (sass, amdgcn, hip source, ascC: "
+          "AscendC source, L: lowered only); tensor core: native / fallback by the "
           "rule of bench/core/mma.py")
 
 

@@ -3,6 +3,11 @@
 AMD (gfx942): Triton's own LLVM compiles to amdgcn assembly and a code object with no ROCm
 installed; TileLang lowers to HIP source, whose compile needs ROCm's hipcc/amdclang (not here).
 
+Huawei Ascend (ascend): TileLang's own Ascend backend (tilelang/ascend, target kind "ascend", the
+Ascend 950 NPU, bisheng arch dav-3510) lowers to AscendC source; compiling that needs CANN's
+bisheng, which no registry here offers. Triton has no Ascend target: triton-ascend is a fork that
+installs its own `triton` package in place of the project's (see worker.TRITON_ASCEND).
+
 Triton brings its own ptxas, cuobjdump and nvdisasm (triton/backends/nvidia/bin). TileLang emits
 CUDA source, which nvcc turns into a cubin: nvcc from NVIDIA's pip wheels (the `inspect` extra,
 all pinned to one CUDA release: a newer cicc with an older ptxas fails with "Unsupported
@@ -38,7 +43,8 @@ class Arch:
     """One compile target: Triton's GPUTarget, TileLang's target and nvcc's arch names."""
     name: str  # what the user types, e.g. sm_90a or gfx942
     capability: int | None  # Triton's GPUTarget("cuda", capability, 32); from 90 on it builds the `a` variant
-    vendor: str = "cuda"  # "cuda" (SASS via ptxas/nvcc) or "hip" (AMD: amdgcn from Triton, HIP source from TileLang)
+    vendor: str = "cuda"  # "cuda" (SASS via ptxas/nvcc), "hip" (AMD: amdgcn from Triton, HIP source from
+    # TileLang) or "ascend" (Huawei NPU: AscendC source from TileLang, nothing from Triton)
 
     @property
     def compute(self):
@@ -53,18 +59,22 @@ class Arch:
         return GPUTarget("cuda", self.capability, 32)
 
     def tilelang_target(self):
-        """TileLang's (TVM's) target: CUDA for sm_XX, HIP for gfx942 (lowering only: see tilelang_build)."""
+        """TileLang's (TVM's) target: CUDA for sm_XX, HIP for gfx942, TileLang's Ascend target for
+        ascend (the last two lowering only: see tilelang_build)."""
         import tvm
 
+        if self.vendor == "ascend":
+            return tvm.target.Target({"kind": "ascend"})  # bisheng arch dav-3510 (Ascend 950) by default
         if self.vendor == "hip":
             return tvm.target.Target({"kind": "hip", "mcpu": self.name})
         return tvm.target.Target({"kind": "cuda", "arch": self.name})
 
 
 # Ampere, Ada, Hopper (warpgroup MMA and TMA need the `a` variant), Blackwell (tcgen05 needs
-# sm_100a), and AMD's MI300 (CDNA3, gfx942; Triton compiles it, TileLang lowers it to HIP source).
+# sm_100a), AMD's MI300 (CDNA3, gfx942; Triton compiles it, TileLang lowers it to HIP source) and
+# Huawei's Ascend 950 NPU (TileLang lowers it to AscendC source; Triton: no target).
 ARCHS = {a.name: a for a in (Arch("sm_80", 80), Arch("sm_89", 89), Arch("sm_90a", 90), Arch("sm_100a", 100),
-                             Arch("gfx942", None, "hip"))}
+                             Arch("gfx942", None, "hip"), Arch("ascend", None, "ascend"))}
 ALL = "all"
 
 

@@ -24,7 +24,7 @@ def init(archs, backends):
     if "triton" in backends:
         from bench.inspect.triton_build import warm_up
 
-        for arch in archs:
+        for arch in (a for a in archs if ARCHS[a].vendor != "ascend"):  # Triton has no Ascend target
             warm_up(ARCHS[arch])
 
 
@@ -33,9 +33,10 @@ def compile_case(job):
     A backend that launches several kernels gets the main one's metrics (the largest), spills and
     instruction counts summed over all, and each kernel's own under metrics["kernels"].
     status: compiled (machine code read: SASS, or amdgcn for Triton on AMD), lowered (TileLang on
-    AMD: HIP source only, which needs ROCm's compiler), skipped (the kernel refused the shape:
-    kernels.Skip), error."""
+    AMD, AscendC source for Ascend: source only, which needs ROCm's or CANN's compiler), skipped
+    (the kernel refused the shape: kernels.Skip; Triton for Ascend: TRITON_ASCEND), error."""
     from bench.inspect.sass import combine
+    from bench.inspect.tilelang_build import LoweringFailed
     from kernels import Skip
 
     try:
@@ -43,6 +44,8 @@ def compile_case(job):
         dsl = backend_dsl(job["backend"])
         if dsl == "tilelang" and is_user(job["backend"]) and user_kernel(job["backend"])["host"] != "factory":
             raise Skip(f"inspect compiles a TileLang file's factory {spec.NAME}_kernel; this file has a host function only")
+        if dsl == "triton" and ARCHS[job["arch"]].vendor == "ascend":
+            raise Skip(TRITON_ASCEND)
         if dsl == "triton":
             from bench.inspect.triton_build import compile_triton as build
         else:
@@ -55,19 +58,33 @@ def compile_case(job):
                 metrics["smem_bytes"] = smem_bytes(metrics)
                 kernels[name] = metrics
         main = max(kernels, key=lambda n: sum((kernels[n].get("sass") or kernels[n].get("amdgcn") or
-                                                kernels[n].get("mma") or {}).values()))
+                                                kernels[n].get("ascend") or kernels[n].get("mma") or {}).values()))
         metrics = {**facts, **combine(kernels, main)}
-        if facts["source"] == "hip-source":
-            return {"status": "lowered", "reason": NOT_COMPILED_HIP, "metrics": metrics}
+        if facts["source"] in NOT_COMPILED:
+            return {"status": "lowered", "reason": NOT_COMPILED[facts["source"]], "metrics": metrics}
         return {"status": "compiled", "reason": "", "metrics": metrics}
     except Skip as exc:
         return {"status": "skipped", "reason": str(exc), "metrics": {}}
+    except LoweringFailed as exc:  # already one line (bench/inspect/ascend.py, reason)
+        return {"status": "error", "reason": str(exc), "metrics": {}}
     except Exception as exc:  # a config that does not compile for this arch is a result
         return {"status": "error", "reason": one_line(exc), "metrics": {}}
 
 
 NOT_COMPILED_HIP = ("lowered to HIP source only: compiling it needs ROCm's hipcc/amdclang, not installed here "
                     "(registers, spills and instruction counts unknown)")
+NOT_COMPILED_ASCEND = ("lowered to AscendC source only (TileLang's Ascend 950 target, dav-3510): compiling it "
+                       "needs CANN's bisheng, which no registry here offers (binary, registers and timing unknown)")
+NOT_COMPILED = {"hip-source": NOT_COMPILED_HIP, "ascend-source": NOT_COMPILED_ASCEND}
+# Why Triton has no Ascend row (checked 2026-12-07: `pip download --no-deps triton-ascend` gets
+# triton_ascend-3.2.0, whose wheel holds the package `triton` itself, __version__ 3.2.0): the only
+# Ascend Triton replaces the project's Triton instead of adding a backend to it, and even there its
+# NPU binary (stage "npubin") comes from CANN's bishengir-compile. Installed apart (pip install
+# --target, with pybind11), it takes a tl.dot kernel for GPUTarget("npu", ...) as far as linalg MLIR
+# (stage "ttadapter": a linalg.matmul, mix_mode "mix"), which does not say whether the Cube unit
+# runs it (bishengir-compile decides that), then stops: "ASCEND_HOME_PATH is not set".
+TRITON_ASCEND = ("no Ascend target in the project's Triton: triton-ascend 3.2.0 (PyPI) installs its own `triton` "
+                 "package in place of Triton 3.9.0, and its NPU binary needs CANN's bishengir-compile")
 
 
 def smem_bytes(metrics):
@@ -77,13 +94,15 @@ def smem_bytes(metrics):
 
 def read(binary, log, source, launched):
     """{kernel name: metrics} from what a build produced: a cubin (SASS), Triton's amdgcn
-    assembly, or TileLang's HIP source (one entry per kernel it launches)."""
-    from bench.inspect import amdgcn, sass
+    assembly, or TileLang's HIP or AscendC source (one entry per kernel it launches)."""
+    from bench.inspect import amdgcn, ascend, sass
 
     if source == "sass":
         return sass.analyze(binary, log)
     if source == "amdgcn":
         return amdgcn.analyze(binary)
+    if source == "ascend-source":
+        return ascend.analyze_source(binary, launched)
     return amdgcn.analyze_hip_source(binary, launched)
 
 

@@ -2,7 +2,8 @@
 
 From `dslbench inspect --arch all` records: a matrix op x DSL/track x arch whose cells say whether
 the kernel reached the arch's native tensor-core path (the rule of bench/core/mma.py: HMMA on
-sm_80, HGMMA on sm_90a, UTC*MMA (tcgen05) on sm_100a, MFMA on gfx942 for a bf16 GEMM), fell back
+sm_80, HGMMA on sm_90a, UTC*MMA (tcgen05) on sm_100a, MFMA on gfx942, the Cube unit on Huawei
+Ascend for a bf16 GEMM), fell back
 to an older one, or failed to compile; how many lines the arch-specific rewrites
 (kernels/<op>/<dsl>_<track>_<arch>.py) took; and one sentence of finding for the verdict.
 Everything is computed from the records and the kernel files.
@@ -11,12 +12,12 @@ import re
 from pathlib import Path
 
 from bench.core import mma
-from bench.core.ops import DSLS, split_backend
+from bench.core.ops import DSLS, arch_tag, split_backend
 from bench.results import codesize
 from bench.results.markdown import table
 
 NAMES = {"triton": "Triton", "tilelang": "TileLang"}
-VARIANT = re.compile(r"^(triton|tilelang)_(\w+?)_((?:sm|gfx)\d+\w*)\.py$")
+VARIANT = re.compile(r"^(triton|tilelang)_(\w+?)_((?:sm|gfx)\d+\w*|ascend)\.py$")
 
 
 def variant_lines(ops, kernels=codesize.KERNELS):
@@ -29,6 +30,13 @@ def variant_lines(ops, kernels=codesize.KERNELS):
             if found:
                 out.append((op, *found.groups(), codesize.code_lines(path.read_text(encoding="utf-8"))))
     return out
+
+
+def inspected_variants(inspects, ops):
+    """variant_lines of the arch-specific files for the archs these records cover (a rewrite for an
+    arch the matrix does not show is not its cost)."""
+    tags = {arch_tag(r["arch"]) for r in inspects if r.get("arch")}
+    return [v for v in variant_lines(list(ops) or sorted({r["op"] for r in inspects})) if v[3] in tags]
 
 
 def rows(inspects):
@@ -49,10 +57,11 @@ def kernel_cells(matrix, dsl=None):
 
 
 def tally(matrix):
-    """{dsl: {arch: (native kernels, kernels inspected)}}, a kernel being an op x dtype x track."""
+    """{dsl: {arch: (native kernels, kernels inspected)}}, a kernel being an op x dtype x track; a
+    cell skipped in every config (Triton on Ascend: no target) is not a kernel inspected."""
     out = {}
     for _, _, dsl, arch, c in kernel_cells(matrix):
-        if c["path"] != "n/a":
+        if c["path"] not in ("n/a", "skipped"):
             native, total = out.setdefault(dsl, {}).get(arch, (0, 0))
             out[dsl][arch] = (native + (c["path"] == "native"), total + 1)
     return out
@@ -104,15 +113,43 @@ def finding(inspects, ops=None):
              for dsl in DSLS if (fl := failures(matrix, dsl))]
     if fails:
         text += ". " + "; ".join(fails) + " (reasons under Portability)"
-    variants = variant_lines(ops or sorted({r["op"] for r in inspects}))
+    variants = inspected_variants(inspects, ops or ())
     if variants:
         by_dsl = {d: sum(n for _, dd, _, _, n in variants if dd == d) for d in DSLS}
         text += (". Arch-specific rewrites: " + ", ".join(f"{op} {NAMES[d]} {t} for {a}: {n} lines"
                                                           for op, d, t, a, n in variants)
                  + f" (Triton {by_dsl['triton']} lines, TileLang {by_dsl['tilelang']} in all)")
-    if any(r.get("status") == "lowered" for r in inspects):
+    if lowered(inspects, "hip-source"):
         text += ". TileLang on AMD is read from its HIP source (not compiled here: needs ROCm)"
+    if any(r.get("arch") == "ascend" for r in inspects):
+        text += ". " + ascend_sentence(matrix, inspects)
     return text + "."
+
+
+def lowered(inspects, source):
+    """Whether any record is source lowered, not compiled (hip-source, ascend-source)."""
+    return any(r.get("status") == "lowered" and (r.get("metrics") or {}).get("source") == source for r in inspects)
+
+
+def ascend_sentence(matrix, inspects):
+    """What the Ascend column shows and what it cannot: TileLang's kernels that lower to the Cube
+    unit (its AscendC source, not compiled: CANN's bisheng is not here) and those that do not;
+    Triton's side (skipped: no Ascend target beside the project's Triton); no NPU timing."""
+    cells = [(op, dtype, dsl, c) for op, dtype, dsl, arch, c in kernel_cells(matrix) if arch == "ascend"]
+    native = sorted({op for op, _, dsl, c in cells if dsl == "tilelang" and c["path"] == "native"})
+    failed = sorted({op for op, _, dsl, c in cells if dsl == "tilelang" and c["path"] == "failed"})
+    text = "Huawei Ascend (TileLang's Ascend 950 target): "
+    parts = []
+    if native:
+        parts.append("TileLang lowers " + ", ".join(native) + " to the Cube unit")
+    if failed:
+        parts.append("kernels written for CUDA do not lower (" + ", ".join(failed) + ")")
+    text += "; ".join(parts) or "no TileLang kernel inspected"
+    if lowered(inspects, "ascend-source"):
+        text += " (read from AscendC source; compiling it needs CANN's bisheng, not here)"
+    if any(dsl == "triton" and c["path"] == "skipped" for _, _, dsl, c in cells):
+        text += "; Triton not inspected (no Ascend target beside the project's Triton)"
+    return text + "; no Ascend number is measured (no NPU)"
 
 
 def section(inspects, ops=()):
@@ -122,16 +159,18 @@ def section(inspects, ops=()):
     archs, body = rows(inspects)
     lines = ["## Portability: what each DSL's kernels become on each GPU arch", "",
              "Each kernel compiled (`dslbench inspect --arch all`) for Ampere (sm_80), Ada (sm_89), Hopper "
-             "(sm_90a), Blackwell (sm_100a) and AMD MI300 (gfx942), no GPU needed. The rule: a kernel is "
+             "(sm_90a), Blackwell (sm_100a), AMD MI300 (gfx942) and Huawei Ascend 950 (ascend), no GPU needed. "
+             "The rule: a kernel is "
              "**native** when every matrix instruction in its code is the arch's newest for the dtype, "
              "**fallback** when it uses an older one (or none: scalar FMA), **failed** when it did not compile. "
              "Native per arch: " + "; ".join(f"{a} " + ", ".join(f"{d} {n}" for d, n in mma.NATIVE[a].items())
                                              for a in archs if a in mma.NATIVE) + ".", "",
              "Read from: SASS (NVIDIA cubins), Triton's amdgcn assembly (gfx942), and TileLang's HIP source for "
-             "gfx942, marked (source): compiling that source needs ROCm's hipcc/amdclang, not installed here, "
-             "so its registers and spills are unknown. A cell whose configs disagree shows the worst and the split.", ""]
+             "gfx942 and its AscendC source for ascend, marked (source): compiling those needs ROCm's "
+             "hipcc/amdclang or CANN's bisheng, not installed here, so their registers and spills are unknown. "
+             "A cell whose configs disagree shows the worst and the split.", ""]
     lines += table(["op", "dtype", "backend", *archs], body)
-    variants = variant_lines(list(ops) or sorted({r["op"] for r in inspects}))
+    variants = inspected_variants(inspects, ops)
     if variants:
         lines += ["Arch-specific kernels (kernels/<op>/<dsl>_<track>_<arch>.py, used instead of <dsl>_<track>.py "
                   "for that arch), in code lines as the code size section counts them; Triton needs none:", ""]
@@ -140,4 +179,8 @@ def section(inspects, ops=()):
                        for r in inspects if r.get("status") == "error"})
     if problems:
         lines += ["Did not compile:", *problems[:40], ""]
+    unreached = sorted({f"- {NAMES.get(r.get('dsl'), r.get('dsl'))} {r['arch']}: {r.get('reason', '')}"
+                        for r in inspects if r.get("status") == "skipped" and r.get("arch") == "ascend"})
+    if unreached:
+        lines += ["Not inspected:", *unreached, ""]
     return lines
