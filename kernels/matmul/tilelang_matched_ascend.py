@@ -32,6 +32,8 @@ from kernels.matmul.tilelang_matched import grouped_tile
 DTYPES = ("fp16", "bf16")  # the Cube's 16-bit inputs; the fp32 path (HF32) is not written here
 
 
+# Its own file: finding: findings/tilelang_ascend_parallel_outside_vector_block.py; L0 staged by hand:
+# finding: findings/tilelang_ascend_l1_gemm_nt_only.py
 def matmul_kernel(M, N, K, dtype, block_M, block_N, block_K, num_stages, threads, split_k=1):
     """Return the prim_func C = A·B for one shape, dtype ("bfloat16", "float16") and matched config:
     C[i, j] = Σ_k A[i, k] · B[k, j], summed in fp32 in L0C, rounded once to dtype."""
