@@ -242,3 +242,19 @@ def test_nvcc_failures_name_ptxas_own_reason():
     assert first_error("kernel.cu(3): error: identifier x is undefined\n1 error detected") == \
         "kernel.cu(3): error: identifier x is undefined"
     assert first_error("something odd\nlast words") == "last words"
+
+
+def test_a_report_of_two_releases_shows_each_ledger_side_by_side(tmp_path):
+    from bench.results import multirun
+
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    env36, env39 = {"triton": "3.6.0", "tilelang": "0.1.15"}, {"triton": "3.9.0", "tilelang": "0.1.15"}
+    old.write_text("".join(json.dumps({**r, "env": env36}) + "\n" for r in (
+        finding_record("triton_a", "triton", "bug", "present", "3.6.0"),
+        finding_record("tilelang_a", "tilelang", "bug", "present", "0.1.15"))))
+    new.write_text(json.dumps({**finding_record("triton_a", "triton", "bug", "fixed", "3.9.0"), "env": env39}) + "\n")
+    body = multirun.write([old, new], tmp_path / "out")[0].read_text()
+    assert "## What got in the way, run by run" in body
+    assert "| Triton | triton_a | bug | 1.0 | present | fixed | yes |" in body
+    assert "| TileLang | tilelang_a | bug | 1.0 | present | - | - |" in body
+    assert "triton 3.6.0" in body and "triton 3.9.0" in body  # columns labelled by the release that differs

@@ -70,3 +70,19 @@ def verdict_line(records):
         head = "recorded in this checkout's ledger, not checked against this run's releases"
     return [f"**What got in the way** ({head}): {'; '.join(parts)}. A bug is a cost a user pays in workarounds; "
             "a limit is a feature to wait for (the section above lists each, with ours).", ""]
+
+
+def side_by_side(labels, runs):
+    """The ledgers of several runs (other releases: Triton 3.6 vs 3.9), a column each, and whether a
+    finding's status changed between them (`-`: a run that did not check it)."""
+    facts = {r["finding"]: r for records in runs for r in records}
+    by_run = [{r["finding"]: r for r in records} for records in runs]
+    rows = []
+    for name, r in facts.items():
+        states = [mine[name]["status"] if name in mine else "-" for mine in by_run]
+        checked = [s for s in states if s != "-"]
+        rows.append([NAMES[r["dsl"]], name, r["finding_kind"], r["found_in"], *states,
+                     ("yes" if len(set(checked)) > 1 else "no") if len(checked) > 1 else "-"])
+    return ["## What got in the way, run by run", "", "Each run's DSL maturity ledger (`dslbench findings --out`) "
+            "on its own install; `changed` says whether a finding's status differs between the runs that checked "
+            "it.", ""] + table(["DSL", "finding", "bug or limit", "found in", *labels, "changed"], rows)

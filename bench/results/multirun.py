@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.core.ops import shape_str
 from bench.core.records import load
 from bench.results import analysis as an
-from bench.results import plots, stats, verdict
+from bench.results import ledger, plots, stats, verdict
 from bench.results.markdown import num, table
 
 # Environment fields a run is told apart by, in the order a label names them.
@@ -23,10 +23,12 @@ class Run:
 
     def __init__(self, path):
         self.path = Path(path)
-        self.cases, self.machines, self.inspects = an.split(load(path))
+        records = load(path)
+        self.cases, self.machines, self.inspects = an.split(records)
+        self.findings = [r for r in records if r.get("kind") == "finding"]  # `dslbench findings --out`
         self.groups = an.by_group(self.cases)
         self.performance = an.is_performance(self.cases)
-        self.env = next((r.get("env") for r in self.cases + self.inspects if r.get("env")), {}) or {}
+        self.env = next((r.get("env") for r in self.cases + self.inspects + self.findings if r.get("env")), {}) or {}
         self.label = self.path.stem
 
 
@@ -148,6 +150,8 @@ def write(paths, out=None):
     for key in an.unique(k for run in runs for k in run.groups):
         lines += group_section(runs, key, out)
     lines += verdict_section(runs)
+    if any(run.findings for run in runs):
+        lines += ledger.side_by_side([r.label for r in runs], [r.findings for r in runs])
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report, sorted(out.glob("runs_*.png"))
