@@ -229,6 +229,10 @@ def test_compare_puts_two_releases_side_by_side(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "triton 3.6.0" in out and "triton 3.9.0" in out
     assert "changed: triton_a: present (triton 3.6.0) -> fixed (triton 3.9.0)" in out
+    both = tmp_path / "both.jsonl"  # a ledger checking TileLang too: not a change for a ledger that did not
+    both.write_text(new.read_text() + json.dumps(finding_record("tilelang_a", "tilelang", "bug", "present", "0.1.15")) + "\n")
+    assert cli.main(["findings", "--compare", str(old), str(both)]) == 0
+    assert "changed: tilelang_a" not in capsys.readouterr().out
     (tmp_path / "cases.jsonl").write_text(json.dumps({"schema": 1, "kind": "machine"}) + "\n")
     assert cli.main(["findings", "--compare", str(old), str(tmp_path / "cases.jsonl")]) == 2
 

@@ -126,10 +126,10 @@ def compare(paths):
     rows = [[facts[i]["dsl"], i, facts[i]["finding_kind"], facts[i]["found_in"],
              *(mine[i]["status"] if i in mine else "-" for mine in by_id)] for i in ids]
     print(render(header, [header] + rows, {**WIDTH, **{lab: max(16, len(lab)) for lab in labels}}))
-    for i in ids:
-        states = [mine.get(i, {}).get("status") for mine in by_id]
-        if len(set(states)) > 1:
-            print(f"changed: {i}: " + " -> ".join(f"{s or 'absent'} ({lab})" for s, lab in zip(states, labels)))
+    for i in ids:  # a ledger that did not check a finding (--dsl) says nothing of it
+        states = [(mine[i]["status"], lab) for mine, lab in zip(by_id, labels) if i in mine]
+        if len({s for s, _ in states}) > 1:
+            print(f"changed: {i}: " + " -> ".join(f"{s} ({lab})" for s, lab in states))
     return 0
 
 

@@ -32,12 +32,17 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def header(path, cases, machines, performance):
-    envs = [r.get("env") or {} for r in cases]
+def header(path, cases, machines, performance, others=()):
+    """The report's top: what the file holds and where it ran (`others`: its inspect and finding
+    records, whose environment stands in when it has no case)."""
+    envs = [r.get("env") or {} for r in (cases or others)]
     def values(key):
-        return ", ".join(sorted({str(e.get(key)) for e in envs})) or "-"
+        return ", ".join(sorted({str(e.get(key)) for e in envs if e.get(key) is not None})) or "-"
     lines = [f"# dslbench report: {Path(path).name}", ""]
-    if not cases:
+    if not cases and all(r.get("kind") == "finding" for r in others):
+        lines += ["> This file holds only the DSL maturity ledger (`dslbench findings`): no timing, no check, "
+                  "no compile.", ""]
+    elif not cases:
         lines += ["> This file holds no case records, only compile records (`dslbench inspect`): no timing, "
                   "no check.", ""]
     elif not performance:
@@ -293,6 +298,8 @@ def code_section(sizes, where):
             tr, tl = s.get(backend_name("triton", track)), s.get(backend_name("tilelang", track))
             if tr or tl:
                 rows.append([op, track, tr or "-", tl or "-", num(tl / tr, ".2f") if tr and tl else "-"])
+    if not rows:  # a file of no op's records (the ledger alone)
+        return []
     return ["## Kernel code size", "", f"Non-blank lines of kernels/<op>/<dsl>_<track>.py that are neither "
             f"comments nor docstrings, {where}. Each file is counted whole, the same way for both DSLs: the "
             "kernel and the host code that launches it (Triton: the wrapper that checks shapes and launches; "
@@ -313,7 +320,7 @@ def write(path, out=None):
     perf_lines, perf_pngs = performance_section(groups, out, performance) if cases else ([], [])
     compile_lines, compile_pngs = compile_section(groups, out, performance) if cases else ([], [])
     verdict_lines, verdict_pngs = verdict.section(groups, inspects, sizes, performance, out, findings)
-    lines = [*header(path, cases, machines, performance), *perf_lines, *launch.section(groups),
+    lines = [*header(path, cases, machines, performance, inspects + findings), *perf_lines, *launch.section(groups),
              *(correctness_section(groups) if cases else []),
              *compile_lines, *inspect_section(inspects), *portability.section(inspects, list(sizes)),
              *code_section(sizes, counted_where), *ledger.section(findings), *verdict_lines]

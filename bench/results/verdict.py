@@ -365,6 +365,9 @@ def section(groups, inspects, sizes, performance, out, findings=()):
     carried = portability.finding(inspects)
     lines += [f"**Portability** (`dslbench inspect`, no GPU): {carried}", ""] if carried else []
     lines += ledger.verdict_line(list(findings))
+    if not groups and not inspects:
+        return lines + ["No case or compile records in this file: speed, correctness and compile cost are not "
+                        "assessed.", ""], pngs
     if not groups:
         lines += ["No case records in this file: speed and correctness are not assessed. What the kernel "
                   "sources and the compiled code show:", ""]
