@@ -156,6 +156,15 @@ def threshold(text):
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
+        return dispatch(args)
+    except BrokenPipeError:  # `dslbench list | head`: the reader left; stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not raise again
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer the pipe closed
+
+
+def dispatch(args):
+    try:
         if args.command == "list":
             return cmd_list()
         if args.command == "smoke":

@@ -215,3 +215,15 @@ def test_sharding_never_splits_the_headline(monkeypatch, n):
     assert sorted(together) == sorted(id(g) for g in groups)  # every group once
     sizes = [len([g for g in s if not cli.is_headline(g)]) for s in shards]
     assert max(sizes) - min(sizes) <= 1  # the rest dealt out evenly
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    import subprocess
+    import sys
+
+    import os
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each line written as printed: head has left before the last
+    done = subprocess.run(f"{sys.executable} -m bench list | head -1", shell=True, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.stdout.startswith("device: ") and "Traceback" not in done.stderr, done.stderr
