@@ -15,32 +15,11 @@ WORKAROUND = ["kernels/matmul/triton_best.py:matmul_kernel", "kernels/matmul/tri
 HOW = "compile for sm_90a: a persistent bf16 GEMM over host-side descriptors (tensordesc<bf16[128,64]> ...) with tl.range(warp_specialize=True) at num_warps=4"
 
 
-def compile_capturing_stderr(compile):
-    """(result or the exception raised, what MLIR wrote to file descriptor 2 meanwhile)."""
-    import os
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryFile() as err:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(err.fileno(), 2)
-        try:
-            result = compile()
-        except RuntimeError as exc:
-            result = exc
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        err.seek(0)
-        return result, err.read().decode(errors="replace")
-
-
 def reproduce():
     import triton.language as tl
     from triton import jit
 
-    from bench.ledger.build import triton_compile
+    from bench.ledger.build import capturing_stderr, triton_compile
 
     @jit
     def gemm(a, b, c, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, SMS: tl.constexpr):
@@ -54,7 +33,7 @@ def reproduce():
 
     signature = {"a": "tensordesc<bf16[128,64]>", "b": "tensordesc<bf16[64,128]>", "c": "tensordesc<bf16[128,128]>",
                  "M": "i32", "N": "i32", "K": "i32"}
-    result, log = compile_capturing_stderr(lambda: triton_compile(
+    result, log = capturing_stderr(lambda: triton_compile(
         gemm, signature, {"BM": 128, "BN": 128, "BK": 64, "SMS": 132}, "sm_90a", num_warps=4, num_stages=3))
     if isinstance(result, RuntimeError):
         if ("PassManager::run failed" in str(result) and "NVGPUWarpSpecialization" in log

@@ -15,32 +15,11 @@ HOW = ("compile for sm_90a: a persistent e4m3 GEMM (device-side descriptors, 128
        "tl.range(warp_specialize=True), its scales prefetched one K-block ahead; control: the scales loaded in-step")
 
 
-def compile_capturing_stderr(compile):
-    """(result or the exception raised, what MLIR wrote to file descriptor 2 meanwhile)."""
-    import os
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryFile() as err:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(err.fileno(), 2)
-        try:
-            result = compile()
-        except RuntimeError as exc:
-            result = exc
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        err.seek(0)
-        return result, err.read().decode(errors="replace")
-
-
 def reproduce():
     import triton.language as tl
     from triton import jit
 
-    from bench.ledger.build import triton_compile
+    from bench.ledger.build import capturing_stderr, triton_compile
 
     @jit
     def gemm(a_ptr, b_ptr, sa_ptr, sb_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
@@ -70,7 +49,7 @@ def reproduce():
             c.store([om, on], acc.to(c.dtype))
 
     def build(prefetch):
-        return compile_capturing_stderr(lambda: triton_compile(
+        return capturing_stderr(lambda: triton_compile(
             gemm, {"a_ptr": "*fp8e4nv", "b_ptr": "*fp8e4nv", "sa_ptr": "*fp32", "sb_ptr": "*fp32", "c_ptr": "*bf16",
                    "M": "i32", "N": "i32", "K": "i32"},
             {"BM": 128, "BN": 128, "BK": 128, "SMS": 132, "PREFETCH": prefetch}, "sm_90a", num_warps=4, num_stages=3))

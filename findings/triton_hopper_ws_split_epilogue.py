@@ -14,32 +14,11 @@ WORKAROUND = ["kernels/matmul/triton_best.py:HOPPER_WS_TRITON", "kernels/matmul/
 HOW = "compile for sm_90a: a persistent bf16 GEMM (device-side descriptors, 128x128x64, num_warps=4) with tl.range(warp_specialize=True) and a two-halves epilogue"
 
 
-def compile_capturing_stderr(compile):
-    """(result or the exception raised, what MLIR wrote to file descriptor 2 meanwhile)."""
-    import os
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryFile() as err:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(err.fileno(), 2)
-        try:
-            result = compile()
-        except RuntimeError as exc:
-            result = exc
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        err.seek(0)
-        return result, err.read().decode(errors="replace")
-
-
 def reproduce():
     import triton.language as tl
     from triton import jit
 
-    from bench.ledger.build import triton_compile
+    from bench.ledger.build import capturing_stderr, triton_compile
 
     @jit
     def gemm(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, SMS: tl.constexpr):
@@ -56,7 +35,7 @@ def reproduce():
             c.store([om, on], left.to(c.dtype))
             c.store([om, on + BN // 2], right.to(c.dtype))
 
-    result, log = compile_capturing_stderr(lambda: triton_compile(
+    result, log = capturing_stderr(lambda: triton_compile(
         gemm, {"a_ptr": "*bf16", "b_ptr": "*bf16", "c_ptr": "*bf16", "M": "i32", "N": "i32", "K": "i32"},
         {"BM": 128, "BN": 128, "BK": 64, "SMS": 132}, "sm_90a", num_warps=4, num_stages=3))
     if isinstance(result, RuntimeError):

@@ -81,3 +81,23 @@ def triton_compile(fn, signature, constexprs=None, target="sm_90a", **options):
 def triton_sass(compiled):
     """{opcode: static count} of a compiled Triton kernel's cubin."""
     return next(iter(sass(compiled.asm["cubin"]).values()))["sass"]
+
+
+def capturing_stderr(compile):
+    """(compile()'s result or the RuntimeError it raised, what the compiler wrote to file descriptor 2
+    meanwhile): MLIR prints a failed pass's diagnostics there, not into the Python exception."""
+    import sys
+
+    with tempfile.TemporaryFile() as err:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(err.fileno(), 2)
+        try:
+            result = compile()
+        except RuntimeError as exc:
+            result = exc
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        err.seek(0)
+        return result, err.read().decode(errors="replace")
