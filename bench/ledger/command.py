@@ -143,8 +143,10 @@ def label(records, path):
 
 
 def add_parser(sub):
-    f = sub.add_parser("findings", help="the DSL maturity ledger: every bug and limit our kernels met in Triton and "
-                       "TileLang, each reproduced without a GPU: present or fixed on this install, and its workaround")
+    text = ("the DSL maturity ledger: every bug and limit our kernels met in Triton and TileLang, each reproduced "
+            "without a GPU: present or fixed on this install, and its workaround")
+    f = sub.add_parser("findings", help=text, description=text[0].upper() + text[1:] + ". A reproducer that breaks "
+                       "(an error other than the finding) exits 1; a finding that turned fixed is printed loudly.")
     f.add_argument("--dsl", help="comma-separated: triton, tilelang (default: both)")
     f.add_argument("--finding", help="comma-separated finding ids (the file names in findings/, without .py)")
     f.add_argument("--list", action="store_true", help="the ledger's facts only: run no reproducer")
