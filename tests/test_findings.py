@@ -123,6 +123,9 @@ def test_the_runner_tells_each_outcome_apart(fake_ledger):
     assert "exit 3" in records["triton_crash"]["reason"]
     assert records["triton_no_toolchain"]["reason"] == "no nvcc here"
     assert records["triton_present"]["release"] == check_release("triton")
+    env = records["triton_present"]["env"]  # the machine and versions, as every result record holds them
+    assert env["device_kind"] in ("cpu", "gpu") and env["device_name"] and env["torch"] and env["python"]
+    assert env["triton"] == check_release("triton") and env["tilelang"] == check_release("tilelang")
 
 
 def check_release(dsl):

@@ -44,11 +44,10 @@ def record(finding, result, releases):
 
 def run(findings, jobs=None, timeout=TIMEOUT_S):
     """Yield one record per finding, in ledger order, as soon as it and those before it are done."""
-    from bench.core.env import git_commit, utc_now, version
+    from bench.core.env import environment, utc_now
 
-    releases = {d: version(d) for d in ("triton", "tilelang")}  # the releases the reproducers import
-    env = {"python": sys.version.split()[0], "triton": releases["triton"], "tilelang": releases["tilelang"],
-           "git_commit": git_commit()}
+    env = environment()  # the machine and versions, as every result record holds them
+    releases = {d: env[d] for d in ("triton", "tilelang")}  # the releases the reproducers import
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         futures = [pool.submit(probe, f, timeout) for f in findings]
         for finding, future in zip(findings, futures):
