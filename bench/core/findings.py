@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DSLS = ("triton", "tilelang")
+NAMES = {"triton": "Triton", "tilelang": "TileLang"}
 KINDS = ("bug", "limit")
 REQUIRED = ("DSL", "FOUND_IN", "KIND", "TITLE", "EXPECTED", "ACTUAL", "WORKAROUND", "HOW")
 MARK = "finding: findings/"  # how a workaround in kernels/ names its finding: `# finding: findings/<id>.py`
@@ -99,3 +100,29 @@ def select(findings, dsl_text=None, id_text=None):
     except UsageError as exc:
         raise LedgerError(str(exc)) from None
     return [f for f in findings if f.dsl in dsls and f.id in ids]
+
+
+def tally(records, open_statuses=("present",)):
+    """{dsl: {"bug": n, "limit": n, "fixed": n}}: per DSL, the findings open (a status in
+    `open_statuses`) by kind, and those fixed, from finding records."""
+    out = {d: {**{k: 0 for k in KINDS}, "fixed": 0} for d in DSLS}
+    for r in records:
+        if r["status"] in open_statuses:
+            out[r["dsl"]][r["finding_kind"]] += 1
+        elif r["status"] == "fixed":
+            out[r["dsl"]]["fixed"] += 1
+    return out
+
+
+def side_by_side(runs):
+    """The ledgers of several runs (lists of finding records) lined up: [(a record of the finding,
+    [its status in each run, None where that run did not check it], changed)], changed being
+    whether the status differs between the runs that checked it (None when fewer than two did)."""
+    facts = {r["finding"]: r for records in runs for r in records}
+    by_run = [{r["finding"]: r["status"] for r in records} for records in runs]
+    out = []
+    for name, fact in facts.items():
+        states = [mine.get(name) for mine in by_run]
+        checked = [state for state in states if state is not None]
+        out.append((fact, states, len(set(checked)) > 1 if len(checked) > 1 else None))
+    return out

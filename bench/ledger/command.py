@@ -77,21 +77,12 @@ def row(record):
             status_text(record), record["title"]]
 
 
-def counts(records):
-    """{dsl: {"bug": n, "limit": n}} of the findings present, per DSL."""
-    out = {d: {k: 0 for k in entries.KINDS} for d in entries.DSLS}
-    for r in records:
-        if r["status"] in OPEN:
-            out[r["dsl"]][r["finding_kind"]] += 1
-    return out
-
-
 def open_text(records):
-    """'Triton 4 (3 bugs, 1 limit), TileLang 9 (7 bugs, 2 limits)': the findings present per DSL."""
-    names = {"triton": "Triton", "tilelang": "TileLang"}
+    """'Triton 4 (3 bugs, 1 limit), TileLang 9 (7 bugs, 2 limits)': the findings present per DSL checked."""
     ran = {r["dsl"] for r in records}
-    return ", ".join(f"{names[d]} {sum(c.values())} ({c['bug']} bug{'s' * (c['bug'] != 1)}, "
-                     f"{c['limit']} limit{'s' * (c['limit'] != 1)})" for d, c in counts(records).items() if d in ran)
+    return ", ".join(f"{entries.NAMES[d]} {c['bug'] + c['limit']} ({c['bug']} bug{'s' * (c['bug'] != 1)}, "
+                     f"{c['limit']} limit{'s' * (c['limit'] != 1)})"
+                     for d, c in entries.tally(records, OPEN).items() if d in ran)
 
 
 def summary(records, seconds):
@@ -119,17 +110,14 @@ def compare(paths):
             raise UsageError(f"{path}: holds no finding records (write them with `dslbench findings --out {path}`)")
         runs.append(found)
     labels = [label(found, path) for found, path in zip(runs, paths)]
-    ids = list(dict.fromkeys(r["finding"] for found in runs for r in found))
-    by_id = [{r["finding"]: r for r in found} for found in runs]
-    facts = {r["finding"]: r for found in runs for r in found}
+    lined_up = entries.side_by_side(runs)
     header = ["dsl", "finding", "kind", "found in", *labels]
-    rows = [[facts[i]["dsl"], i, facts[i]["finding_kind"], facts[i]["found_in"],
-             *(mine[i]["status"] if i in mine else "-" for mine in by_id)] for i in ids]
+    rows = [[r["dsl"], r["finding"], r["finding_kind"], r["found_in"], *(s or "-" for s in states)]
+            for r, states, _ in lined_up]
     print(render(header, [header] + rows, {**WIDTH, **{lab: max(16, len(lab)) for lab in labels}}))
-    for i in ids:  # a ledger that did not check a finding (--dsl) says nothing of it
-        states = [(mine[i]["status"], lab) for mine, lab in zip(by_id, labels) if i in mine]
-        if len({s for s, _ in states}) > 1:
-            print(f"changed: {i}: " + " -> ".join(f"{s} ({lab})" for s, lab in states))
+    for r, states, changed in lined_up:  # a ledger that did not check a finding (--dsl) says nothing of it
+        if changed:
+            print(f"changed: {r['finding']}: " + " -> ".join(f"{s} ({lab})" for s, lab in zip(states, labels) if s))
     return 0
 
 

@@ -6,7 +6,7 @@ the run's releases. A limit is not a bug: each row and each count says which."""
 from bench.core import findings as entries
 from bench.results.markdown import table
 
-NAMES = {"triton": "Triton", "tilelang": "TileLang"}
+NAMES = entries.NAMES
 
 
 def unchecked(ledger=None):
@@ -56,13 +56,10 @@ def verdict_line(records):
     if not records:
         return []
     parts = []
-    for dsl in entries.DSLS:
-        mine = [r for r in records if r["dsl"] == dsl]
-        live = [r for r in mine if r["status"] in (("present",) if checked else ("not checked",))]
-        bugs = sum(r["finding_kind"] == "bug" for r in live)
-        fixed = sum(r["status"] == "fixed" for r in mine)
-        parts.append(f"{NAMES[dsl]} {bugs} bug{'s' * (bugs != 1)} and {len(live) - bugs} "
-                     f"limit{'s' * (len(live) - bugs != 1)}" + (f" ({fixed} more fixed since found)" if fixed else ""))
+    for dsl, c in entries.tally(records, ("present",) if checked else ("not checked",)).items():
+        fixed = f" ({c['fixed']} more fixed since found)" if c["fixed"] else ""
+        parts.append(f"{NAMES[dsl]} {c['bug']} bug{'s' * (c['bug'] != 1)} and {c['limit']} "
+                     f"limit{'s' * (c['limit'] != 1)}{fixed}")
     if checked:
         releases = ", ".join(sorted({f"{r['dsl']} {r['release']}" for r in records if r.get("release")}))
         head = f"open on this run's install: {releases}"
@@ -75,14 +72,8 @@ def verdict_line(records):
 def side_by_side(labels, runs):
     """The ledgers of several runs (other releases: Triton 3.6 vs 3.9), a column each, and whether a
     finding's status changed between them (`-`: a run that did not check it)."""
-    facts = {r["finding"]: r for records in runs for r in records}
-    by_run = [{r["finding"]: r for r in records} for records in runs]
-    rows = []
-    for name, r in facts.items():
-        states = [mine[name]["status"] if name in mine else "-" for mine in by_run]
-        checked = [s for s in states if s != "-"]
-        rows.append([NAMES[r["dsl"]], name, r["finding_kind"], r["found_in"], *states,
-                     ("yes" if len(set(checked)) > 1 else "no") if len(checked) > 1 else "-"])
+    rows = [[NAMES[r["dsl"]], r["finding"], r["finding_kind"], r["found_in"], *(s or "-" for s in states),
+             {True: "yes", False: "no", None: "-"}[changed]] for r, states, changed in entries.side_by_side(runs)]
     return ["## What got in the way, run by run", "", "Each run's DSL maturity ledger (`dslbench findings --out`) "
             "on its own install; `changed` says whether a finding's status differs between the runs that checked "
             "it.", ""] + table(["DSL", "finding", "bug or limit", "found in", *labels, "changed"], rows)
