@@ -7,14 +7,6 @@ from bench import inspect as compile_report
 from bench.inspect import table
 
 
-LOWERED = {  # what a `lowered` row holds, and why no binary
-    "hip-source": "lowered: TileLang's HIP source for AMD; compiling it needs ROCm's hipcc/amdclang, not installed "
-                  "here",
-    "ascend-source": "lowered: TileLang's AscendC source for Ascend; compiling it needs CANN's bisheng, not installed "
-                     "here (no registry offers it)",
-}
-
-
 def cmd_inspect(args, summary=None):
     """Compile, print rows as they finish (or one JSON list), append to --out; exit 1 if any failed.
     summary(records): lines printed last (--suite headline: its compile schedule in a GPU run)."""
@@ -59,9 +51,8 @@ def cmd_inspect(args, summary=None):
         more = "".join(f", {n} {s}" for s, n in counts.items() if n)
         print(f"{len(records) - len(failed) - sum(counts.values())} compiled{more}, {len(failed)} failed "
               f"in {time.perf_counter() - t0:.0f} s")
-        for source, line in LOWERED.items():
-            if any(r["status"] == "lowered" and r["metrics"].get("source") == source for r in records):
-                print(line)
+        for reason in dict.fromkeys(r["reason"] for r in records if r["status"] == "lowered"):
+            print(reason)  # "lowered to ... source only": why no binary, as the worker recorded it (worker.NOT_COMPILED)
         if summary and not failed:
             print("\n".join(summary(records)))
     return 1 if failed else 0
