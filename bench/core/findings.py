@@ -91,14 +91,11 @@ def ledger(where=None):
 
 
 def select(findings, dsl_text=None, id_text=None):
-    """The findings named by --dsl and --finding (comma lists); an unknown name is a LedgerError."""
-    from bench.core.ops import UsageError, parse_list
+    """The findings named by --dsl and --finding (comma lists); an unknown name is a UsageError."""
+    from bench.core.ops import parse_list
 
-    try:
-        dsls = parse_list(dsl_text, list(DSLS), "dsl")
-        ids = parse_list(id_text, [f.id for f in findings], "finding")
-    except UsageError as exc:
-        raise LedgerError(str(exc)) from None
+    dsls = parse_list(dsl_text, list(DSLS), "dsl")
+    ids = parse_list(id_text, [f.id for f in findings], "finding")
     return [f for f in findings if f.dsl in dsls and f.id in ids]
 
 
